@@ -1,0 +1,407 @@
+package swarmtest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+func bg() context.Context { return context.Background() }
+
+// acquireLock takes the machine-wide harness lock, polling until ctx ends.
+func acquireLock(ctx context.Context, logf func(string, ...any)) (*os.File, error) {
+	f, err := os.OpenFile(LockPath, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("swarmtest: lock: %w", err)
+	}
+	logged := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			_ = f.Truncate(0)
+			_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("swarmtest: flock %s: %w", LockPath, err)
+		}
+		if !logged {
+			holder, _ := os.ReadFile(LockPath)
+			logf("swarmtest: waiting for %s (held by pid %s)", LockPath, strings.TrimSpace(string(holder)))
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("swarmtest: another harness holds %s: %w", LockPath, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func releaseLock(f *os.File) {
+	if f != nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
+}
+
+// state is what a run records in BaseDir/PREFIX/state.json so that the next
+// run can clear it after a crash.
+type state struct {
+	Prefix  string    `json:"prefix"`
+	BaseDir string    `json:"base_dir"`
+	Bridge  string    `json:"bridge"`
+	Owner   int       `json:"owner_pid"`
+	Started time.Time `json:"started"`
+	Nodes   []struct {
+		Name  string `json:"name"`
+		Netns string `json:"netns"`
+		Pid   int    `json:"dockerd_pid"`
+	} `json:"nodes"`
+}
+
+func statePath(baseDir, prefix string) string {
+	return filepath.Join(baseDir, prefix, "state.json")
+}
+
+func (s *Swarm) writeState() {
+	st := state{Prefix: s.opts.Prefix, BaseDir: s.opts.BaseDir, Bridge: s.bridge, Owner: os.Getpid(), Started: time.Now()}
+	for _, n := range s.Nodes() {
+		st.Nodes = append(st.Nodes, struct {
+			Name  string `json:"name"`
+			Netns string `json:"netns"`
+			Pid   int    `json:"dockerd_pid"`
+		}{n.Name, n.Netns, n.Pid()})
+	}
+	b, _ := json.MarshalIndent(st, "", "  ")
+	p := statePath(s.opts.BaseDir, s.opts.Prefix)
+	_ = os.WriteFile(p+".tmp", b, 0o644)
+	_ = os.Rename(p+".tmp", p)
+}
+
+// Leftovers lists what a run with opts.Prefix (DefaultPrefix when empty)
+// left on the machine: processes, cgroups, network namespaces, links,
+// iptables rules, mounts and the run directory under opts.BaseDir. An empty
+// list means the machine is clean for that prefix.
+func Leftovers(opts Options) ([]string, error) {
+	opts.Managers = 1 // only prefix, base dir and subnet matter here
+	if err := opts.normalize(); err != nil {
+		return nil, err
+	}
+	return leftovers(opts.BaseDir, opts.Prefix)
+}
+
+func leftovers(baseDir, prefix string) ([]string, error) {
+	var out []string
+	dir := filepath.Join(baseDir, prefix)
+	for _, pid := range prefixPids(baseDir, prefix) {
+		out = append(out, fmt.Sprintf("process %d (%s)", pid, cmdline(pid)))
+	}
+	for _, r := range allCgroupRoots(prefix) {
+		out = append(out, "cgroup "+r)
+	}
+	for _, ns := range prefixedNetns(prefix) {
+		out = append(out, "netns "+ns)
+	}
+	links, err := prefixedLinks(prefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range links {
+		out = append(out, "link "+l)
+	}
+	rules, err := prefixedIptables(prefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rules {
+		out = append(out, "iptables "+r)
+	}
+	for _, m := range prefixedMounts(baseDir, prefix) {
+		out = append(out, "mount "+m)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		out = append(out, "directory "+dir)
+	}
+	return out, nil
+}
+
+// cleanupPrefix removes everything leftovers reports for the prefix and
+// returns an error listing what it could not remove.
+func cleanupPrefix(baseDir, prefix string, logf func(string, ...any)) error {
+	dir := filepath.Join(baseDir, prefix)
+	before, err := leftovers(baseDir, prefix)
+	if err != nil {
+		return err
+	}
+	if len(before) == 0 {
+		return nil
+	}
+	logf("swarmtest: clearing %d leftovers of prefix %q", len(before), prefix)
+	var errs []error
+	// Processes: the recorded daemons, everything in the cgroups, and any
+	// process still running from the run directory.
+	if b, err := os.ReadFile(statePath(baseDir, prefix)); err == nil {
+		var st state
+		if json.Unmarshal(b, &st) == nil {
+			for _, n := range st.Nodes {
+				if n.Pid > 0 && strings.Contains(cmdline(n.Pid), dir+"/") {
+					_ = syscall.Kill(n.Pid, syscall.SIGKILL)
+				}
+			}
+		}
+	}
+	for _, pid := range prefixPids(baseDir, prefix) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for _, r := range allCgroupRoots(prefix) {
+		if err := killCgroupTree(r, 20*time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	waitGone(func() bool { return len(prefixPids(baseDir, prefix)) == 0 }, 10*time.Second)
+
+	for _, ns := range prefixedNetns(prefix) {
+		if err := mustRun("ip", "netns", "del", ns); err != nil {
+			// A netns file whose mount is already gone.
+			if rerr := os.Remove(filepath.Join("/run/netns", ns)); rerr != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if links, err := prefixedLinks(prefix); err == nil {
+		for _, l := range links {
+			// Deleting a netns also deletes the host ends of its veths,
+			// sometimes only after the listing above.
+			if err := mustRun("ip", "link", "del", l); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if rules, err := prefixedIptables(prefix); err == nil {
+		for _, r := range rules {
+			f := strings.Fields(r)
+			if len(f) > 2 && f[0] == "-A" {
+				f[0] = "-D"
+				if err := mustRun("iptables", append([]string{"-w"}, f...)...); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	for _, m := range prefixedMounts(baseDir, prefix) {
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+			errs = append(errs, fmt.Errorf("swarmtest: umount %s: %w", m, err))
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		errs = append(errs, err)
+	}
+	after, err := leftovers(baseDir, prefix)
+	if err != nil {
+		errs = append(errs, err)
+	} else if len(after) > 0 {
+		errs = append(errs, fmt.Errorf("swarmtest: cannot clear leftovers of prefix %q: %s", prefix, strings.Join(after, "; ")))
+	}
+	return errors.Join(errs...)
+}
+
+func waitGone(cond func() bool, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for !cond() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Cleanup clears the leftovers of earlier runs: those of DefaultPrefix,
+// of every run recorded under DefaultBaseDir, and of every prefix that still
+// has a swarmtest cgroup. It waits up to a minute for the harness lock and
+// returns an error naming whatever it could not remove.
+func Cleanup() error {
+	ctx, cancel := context.WithTimeout(bg(), time.Minute)
+	defer cancel()
+	lock, err := acquireLock(ctx, func(string, ...any) {})
+	if err != nil {
+		return err
+	}
+	defer releaseLock(lock)
+	prefixes := map[string]bool{DefaultPrefix: true}
+	states, _ := filepath.Glob(filepath.Join(DefaultBaseDir, "*", "state.json"))
+	for _, p := range states {
+		prefixes[filepath.Base(filepath.Dir(p))] = true
+	}
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*/swarmtest-*")
+	v2, _ := filepath.Glob("/sys/fs/cgroup/swarmtest-*")
+	for _, r := range append(roots, v2...) {
+		prefixes[strings.TrimPrefix(filepath.Base(r), "swarmtest-")] = true
+	}
+	var errs []error
+	for p := range prefixes {
+		if !prefixRE.MatchString(p) {
+			continue
+		}
+		if err := cleanupPrefix(DefaultBaseDir, p, func(string, ...any) {}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func prefixedNetns(prefix string) []string {
+	ents, _ := os.ReadDir("/run/netns")
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix+"-") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// prefixedMounts lists host mount points under the run directory or of the
+// prefix's network namespaces, deepest first.
+func prefixedMounts(baseDir, prefix string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	dir := filepath.Join(baseDir, prefix)
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") || strings.HasPrefix(mp, "/run/netns/"+prefix+"-") {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+func unescapeMount(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+// prefixPids lists processes of the prefix: those in its cgroups and those
+// whose command line names the run directory (the daemons).
+func prefixPids(baseDir, prefix string) []int {
+	seen := map[int]bool{}
+	for _, r := range allCgroupRoots(prefix) {
+		for _, pid := range cgroupPids(r) {
+			seen[pid] = true
+		}
+	}
+	dir := filepath.Join(baseDir, prefix) + "/"
+	ents, _ := os.ReadDir("/proc")
+	self := os.Getpid()
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		if strings.Contains(cmdline(pid), dir) {
+			seen[pid] = true
+		}
+	}
+	var out []int
+	for pid := range seen {
+		if processAlive(pid) {
+			out = append(out, pid)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+// processAlive is false for gone and zombie processes.
+func processAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
+}
+
+func cmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+}
+
+// The live swarms of this process, torn down on SIGINT/SIGTERM.
+var registry struct {
+	mu   sync.Mutex
+	live map[*Swarm]bool
+	ch   chan os.Signal
+}
+
+func register(s *Swarm) {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if registry.live == nil {
+		registry.live = map[*Swarm]bool{}
+	}
+	if registry.ch == nil {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+		registry.ch = ch
+		go onSignal(ch)
+	}
+	registry.live[s] = true
+}
+
+func unregister(s *Swarm) {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	delete(registry.live, s)
+	if len(registry.live) == 0 && registry.ch != nil {
+		signal.Stop(registry.ch)
+		close(registry.ch)
+		registry.ch = nil
+	}
+}
+
+// onSignal tears every live swarm down, then lets the signal do what it
+// would have done (end the process).
+func onSignal(ch chan os.Signal) {
+	sig, ok := <-ch
+	if !ok {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "swarmtest: %v: tearing down\n", sig)
+	registry.mu.Lock()
+	var live []*Swarm
+	for s := range registry.live {
+		live = append(live, s)
+	}
+	registry.mu.Unlock()
+	for _, s := range live {
+		if err := s.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "swarmtest: teardown: %v\n", err)
+		}
+	}
+	signal.Reset(sig)
+	_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+}

@@ -1,0 +1,34 @@
+// Package swarmtest boots real Docker swarms on one Linux machine for
+// end-to-end tests of the exporter.
+//
+// Every node is a real dockerd (the Debian docker.io package, /usr/sbin/dockerd)
+// running in
+//
+//   - its own network namespace (named PREFIX-NODE, e.g. swx-m1), wired to a
+//     Linux bridge in the host namespace (PREFIX-br0) by a veth pair; the host
+//     side of the bridge has the first address of the subnet (10.213.0.1/24 by
+//     default), so the host reaches every node's address directly;
+//   - its own UTS namespace, so each node has its own hostname (PREFIX-NODE),
+//     which is what `docker node ls` shows;
+//   - its own private mount namespace, in which a tmpfs is mounted over /run.
+//     The node's daemon therefore has a private /var/run/docker.sock (a task
+//     that bind-mounts it reaches its OWN node), a private exec root and
+//     private netns/mount points that vanish with its processes. The daemon
+//     also listens on a second unix socket on the shared filesystem
+//     (BASEDIR/PREFIX/NODE/docker.sock) that the harness and the exporter under
+//     test use from the host;
+//   - its own data root, pidfile and config directory under BASEDIR/PREFIX/NODE;
+//   - its own cgroup subtree (/swarmtest-PREFIX/NODE in the pids hierarchy on
+//     cgroup v1), which the daemon also uses as --cgroup-parent, so that every
+//     process of a node (dockerd, containerd, shims, task processes) can be
+//     found and killed, even ones left by an earlier, crashed run.
+//
+// Start boots a topology (3 managers + 2 workers by default), Close tears it
+// down, and the fault verbs (Kill, Restart, Drain, Promote, EnableAutolock, …)
+// change it while a test runs. Only one harness runs on a machine at a time
+// (an flock on /run/swarmtest.lock); Start first clears what an earlier run
+// with the same prefix left behind and refuses to start if it cannot.
+//
+// The tests of this package, and tests that use it, need root and docker.io;
+// see RequireSwarmTest for when they run, skip or fail.
+package swarmtest
