@@ -1,0 +1,34 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/swarm-exporter/swarm_exporter/report"
+	"github.com/swarm-exporter/swarm_exporter/swarm"
+)
+
+func init() {
+	register("tasks", "current tasks per service by state, only the states that occur", true,
+		func() Subcollector { return tasksCollector{} })
+}
+
+var serviceTasksDesc = prometheus.NewDesc("docker_swarm_service_tasks",
+	"Current tasks of a service (desired state running, ready or complete) by state; only the states that occur are emitted, so a pending, rejected or failed series says why a service is not running.",
+	[]string{"service_name", "stack", "state"}, nil)
+
+type tasksCollector struct{}
+
+func (tasksCollector) Update(r *report.Report, ch chan<- prometheus.Metric) error {
+	if !r.ServicesKnown {
+		return ErrNoData
+	}
+	for i := range r.Services {
+		s := &r.Services[i]
+		for st, n := range s.Tasks {
+			if n > 0 {
+				ch <- gauge(serviceTasksDesc, float64(n), s.Name, s.Stack, swarm.TaskState(st).String())
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+// Package fakedocker serves a Docker Engine API from memory, for unit tests
+// of decoding and for scale benchmarks: responses captured from a real
+// daemon (testdata/docker/<scenario>/) or generated at any size by Synth.
+// It counts requests and bytes per endpoint and can delay or break answers.
+// It never replaces the end-to-end suite, which runs real daemons.
+package fakedocker
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Endpoints are the API endpoints the fake serves.
+var Endpoints = []string{"info", "nodes", "services", "tasks", "tasks-all"}
+
+// Response is one canned answer.
+type Response struct {
+	Status int // 0 means 200
+	Body   []byte
+}
+
+// Fixture is a set of canned answers: one per endpoint, plus the headers of
+// the ping. "tasks" answers the exporter's filtered task list; "tasks-all"
+// answers an unfiltered one.
+type Fixture struct {
+	Ping      http.Header
+	Responses map[string]Response
+}
+
+// LoadFixture reads testdata/docker/<scenario>/: <endpoint>.json bodies,
+// <endpoint>.status codes and ping.headers.
+func LoadFixture(dir string) (*Fixture, error) {
+	f := &Fixture{Ping: http.Header{}, Responses: map[string]Response{}}
+	for _, ep := range Endpoints {
+		body, err := os.ReadFile(filepath.Join(dir, ep+".json"))
+		if os.IsNotExist(err) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		r := Response{Status: http.StatusOK, Body: body}
+		if s, err := os.ReadFile(filepath.Join(dir, ep+".status")); err == nil {
+			if r.Status, err = strconv.Atoi(strings.TrimSpace(string(s))); err != nil {
+				return nil, err
+			}
+		}
+		f.Responses[ep] = r
+	}
+	if h, err := os.ReadFile(filepath.Join(dir, "ping.headers")); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(h))
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok {
+				f.Ping.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+			}
+		}
+	} else {
+		f.Ping.Set("Api-Version", "1.41")
+	}
+	return f, nil
+}
+
+// Server is a fake Engine API on a loopback TCP port or a unix socket.
+type Server struct {
+	srv *httptest.Server
+	// Host is the DOCKER_HOST to reach it (tcp://… or unix://…).
+	Host string
+
+	mu       sync.Mutex
+	fixture  *Fixture
+	requests map[string]int
+	bytes    map[string]int64
+	methods  []string
+	delay    map[string]time.Duration
+	hang     map[string]chan struct{}
+}
+
+// New starts a server on loopback TCP.
+func New(f *Fixture) *Server {
+	s := newServer(f)
+	s.srv = httptest.NewServer(s)
+	s.Host = "tcp://" + s.srv.Listener.Addr().String()
+	return s
+}
+
+// NewUnix starts a server on a unix socket at path, as a daemon listens.
+func NewUnix(f *Fixture, path string) (*Server, error) {
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	s := newServer(f)
+	s.srv = httptest.NewUnstartedServer(s)
+	s.srv.Listener.Close()
+	s.srv.Listener = l
+	s.srv.Start()
+	s.Host = "unix://" + path
+	return s, nil
+}
+
+func newServer(f *Fixture) *Server {
+	return &Server{fixture: f, requests: map[string]int{}, bytes: map[string]int64{},
+		delay: map[string]time.Duration{}, hang: map[string]chan struct{}{}}
+}
+
+// Close stops the server and releases hung requests.
+func (s *Server) Close() {
+	s.mu.Lock()
+	for ep, ch := range s.hang {
+		close(ch)
+		delete(s.hang, ep)
+	}
+	s.mu.Unlock()
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+}
+
+// SetFixture swaps the canned answers, e.g. to simulate a failure.
+func (s *Server) SetFixture(f *Fixture) {
+	s.mu.Lock()
+	s.fixture = f
+	s.mu.Unlock()
+}
+
+// Delay makes an endpoint ("ping" included) answer after d.
+func (s *Server) Delay(endpoint string, d time.Duration) {
+	s.mu.Lock()
+	s.delay[endpoint] = d
+	s.mu.Unlock()
+}
+
+// Hang makes an endpoint never answer until Close.
+func (s *Server) Hang(endpoint string) {
+	s.mu.Lock()
+	s.hang[endpoint] = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Requests returns the number of requests per endpoint so far.
+func (s *Server) Requests() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.requests))
+	for k, v := range s.requests {
+		out[k] = v
+	}
+	return out
+}
+
+// TotalRequests returns the number of requests so far.
+func (s *Server) TotalRequests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.requests {
+		n += v
+	}
+	return n
+}
+
+// Bytes returns the response bytes sent per endpoint so far.
+func (s *Server) Bytes() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int64, len(s.bytes))
+	for k, v := range s.bytes {
+		out[k] = v
+	}
+	return out
+}
+
+// Methods returns "METHOD request-URI" of every request so far.
+func (s *Server) Methods() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.methods)
+}
+
+// Reset clears the counters.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	clear(s.requests)
+	clear(s.bytes)
+	s.methods = nil
+	s.mu.Unlock()
+}
+
+var versioned = regexp.MustCompile(`^/v[0-9]+\.[0-9]+(/.*)$`)
+
+// CurrentTasksFilter is the task filter the exporter sends.
+const CurrentTasksFilter = `{"desired-state":["running","ready","complete"]}`
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if m := versioned.FindStringSubmatch(path); m != nil {
+		path = m[1]
+	}
+	endpoint := strings.TrimPrefix(path, "/")
+	if endpoint == "_ping" {
+		endpoint = "ping"
+	}
+	if endpoint == "tasks" && !isCurrentTasksFilter(r.URL.Query()) {
+		endpoint = "tasks-all"
+	}
+	s.mu.Lock()
+	s.requests[endpoint]++
+	s.methods = append(s.methods, r.Method+" "+r.URL.RequestURI())
+	f, delay, hang := s.fixture, s.delay[endpoint], s.hang[endpoint]
+	s.mu.Unlock()
+
+	if hang != nil {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+		return
+	}
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if endpoint == "ping" {
+		for k, v := range f.Ping {
+			if !strings.EqualFold(k, "Content-Length") && !strings.EqualFold(k, "Date") {
+				w.Header()[k] = v
+			}
+		}
+		if r.Method == http.MethodGet {
+			w.Write([]byte("OK"))
+		}
+		return
+	}
+	resp, ok := f.Responses[endpoint]
+	if !ok {
+		http.Error(w, `{"message":"page not found"}`, http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Api-Version", f.Ping.Get("Api-Version"))
+	if resp.Status != 0 && resp.Status != http.StatusOK {
+		w.WriteHeader(resp.Status)
+	}
+	n, _ := w.Write(resp.Body)
+	s.mu.Lock()
+	s.bytes[endpoint] += int64(n)
+	s.mu.Unlock()
+}
+
+// isCurrentTasksFilter reports whether a task list asks for the current
+// tasks only (any order of the desired states, or desired-state=running as
+// `docker service ps` and curl users write it).
+func isCurrentTasksFilter(q url.Values) bool {
+	f := q.Get("filters")
+	if f == "" {
+		return false
+	}
+	return strings.Contains(f, `"desired-state"`)
+}

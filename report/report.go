@@ -1,0 +1,352 @@
+// Package report turns one read of the swarm into the exporter's answer:
+// node and replica counts, and the OK / WARNING / KO statuses of the
+// cluster, of each service and overall. The metrics, the status API and the
+// status command all render the same Report, so they cannot disagree.
+package report
+
+import (
+	"strings"
+	"time"
+
+	"github.com/swarm-exporter/swarm_exporter/health"
+	"github.com/swarm-exporter/swarm_exporter/placement"
+	"github.com/swarm-exporter/swarm_exporter/swarm"
+)
+
+// Options are the operator's health settings.
+type Options struct {
+	Thresholds health.Thresholds
+	Policy     health.ServicePolicy
+}
+
+// DefaultOptions returns the original library's settings.
+func DefaultOptions() Options {
+	return Options{Thresholds: health.DefaultThresholds()}
+}
+
+// Report is the evaluated state of the swarm.
+type Report struct {
+	ReadAt time.Time
+	// Up is true when cluster state could be read; a leaderless swarm
+	// counts as read (its KO is the answer).
+	Up bool
+	// Err says why cluster state could not be read.
+	Err error
+	// Local is the node the exporter reads through; nil when /info failed.
+	Local *swarm.Info
+	// LocalLeader is true when that node is the swarm's leader.
+	LocalLeader bool
+	// NoLeader is true when the swarm has no leader. Only the cluster
+	// totals and status are known then; Nodes and Services are empty.
+	NoLeader bool
+
+	Cluster Cluster
+	// Nodes and Services are known when Up and not NoLeader.
+	Nodes    []swarm.Node
+	Services []Service
+	// ServicesStatus is the worst status of the replicated and global
+	// services (jobs have none), OK when there are none. Valid when
+	// ServicesKnown.
+	ServicesStatus health.Status
+	ServicesKnown  bool
+	// Overall is the worse of the cluster and services statuses.
+	Overall health.Status
+}
+
+// Cluster is the cluster-level verdict and the counts behind it.
+type Cluster struct {
+	Status     health.Status
+	Conditions health.ConditionSet
+	Managers   RoleCount
+	Workers    RoleCount
+	// StatesKnown is false while the swarm has no leader: only the number
+	// of managers is known then (from /info), not the per-state counts.
+	StatesKnown bool
+	// WorkersKnown is false when the number of workers is not known either.
+	WorkersKnown bool
+	// ReachableManagers is known when StatesKnown.
+	ReachableManagers int
+	// Quorum is the number of reachable managers Raft needs.
+	Quorum int
+}
+
+// RoleCount counts the nodes of one role.
+type RoleCount struct {
+	Total   int
+	ByState [len(swarm.NodeStates)]int
+}
+
+// Ready returns the number of ready nodes.
+func (c RoleCount) Ready() int { return c.ByState[swarm.NodeReady] }
+
+// Alive returns the number of nodes ready or unknown.
+func (c RoleCount) Alive() int { return c.ByState[swarm.NodeReady] + c.ByState[swarm.NodeUnknown] }
+
+// Service is one service with its counts and status.
+type Service struct {
+	*swarm.Service
+	// Desired is the replica count of a replicated service, the number of
+	// eligible nodes of a global one, and the number of completions wanted
+	// (replicated job) or eligible nodes (global job) of a job.
+	Desired int
+	// Running counts tasks whose state and desired state are running, on
+	// nodes that are not down (for global services: on eligible nodes).
+	Running int
+	// Completed counts completed tasks of a job.
+	Completed int
+	// Tasks counts the current tasks by state.
+	Tasks [swarm.NumTaskStates]int
+	// Status is the service's status; meaningless for jobs (HasStatus).
+	Status health.Status
+	// ConstraintErr is set when the placement constraints could not be
+	// parsed; Docker then places tasks as if there were none, and so do we.
+	ConstraintErr error
+}
+
+// HasStatus reports whether the service gets an OK/WARNING/KO status: jobs
+// do not.
+func (s *Service) HasStatus() bool { return !s.Mode.Job() }
+
+// Build evaluates a snapshot.
+func Build(snap *swarm.Snapshot, opts Options) *Report {
+	r := &Report{
+		ReadAt:   snap.ReadAt,
+		Up:       snap.Err == nil,
+		Err:      snap.Err,
+		Local:    snap.Info,
+		NoLeader: snap.NoLeader && snap.Err == nil,
+	}
+	if !r.Up {
+		return r
+	}
+	if r.NoLeader {
+		r.buildLeaderless(opts)
+		return r
+	}
+	r.Nodes = snap.Nodes
+	r.buildCluster(opts)
+	r.buildServices(snap, opts)
+	r.Overall = health.Worst(r.Cluster.Status, r.ServicesStatus)
+	return r
+}
+
+func (r *Report) buildLeaderless(opts Options) {
+	c := &r.Cluster
+	c.Managers.Total = r.Local.ManagersTotal()
+	if r.Local.Nodes > 0 {
+		c.Workers.Total = max(r.Local.Nodes-r.Local.Managers, 0)
+		c.WorkersKnown = true
+	}
+	c.Quorum = health.Quorum(c.Managers.Total)
+	c.Status, c.Conditions = health.Cluster(health.ClusterView{
+		NoLeader:       true,
+		Managers:       c.Managers.Total,
+		Workers:        c.Workers.Total,
+		WorkersUnknown: !c.WorkersKnown,
+	}, opts.Thresholds)
+	r.Overall = c.Status
+}
+
+func (r *Report) buildCluster(opts Options) {
+	c := &r.Cluster
+	c.StatesKnown = true
+	c.WorkersKnown = true
+	notReady := 0
+	for i := range r.Nodes {
+		n := &r.Nodes[i]
+		role := &c.Workers
+		if n.Manager {
+			role = &c.Managers
+			if n.Reachability == swarm.Reachable {
+				c.ReachableManagers++
+			}
+			if n.Leader && r.Local != nil && n.ID == r.Local.NodeID {
+				r.LocalLeader = true
+			}
+		}
+		role.Total++
+		role.ByState[n.State]++
+		if n.State != swarm.NodeReady {
+			notReady++
+		}
+	}
+	c.Quorum = health.Quorum(c.Managers.Total)
+	c.Status, c.Conditions = health.Cluster(health.ClusterView{
+		Managers:          c.Managers.Total,
+		Workers:           c.Workers.Total,
+		ManagersAlive:     c.Managers.Alive(),
+		WorkersAlive:      c.Workers.Alive(),
+		NotReady:          notReady,
+		ReachableManagers: c.ReachableManagers,
+	}, opts.Thresholds)
+}
+
+func (r *Report) buildServices(snap *swarm.Snapshot, opts Options) {
+	nodes := snap.Nodes
+	r.Services = make([]Service, len(snap.Services))
+	byID := make(map[string]int32, len(snap.Services))
+	el := eligibility{nodes: nodes}
+	for i := range snap.Services {
+		s := &snap.Services[i]
+		rs := &r.Services[i]
+		rs.Service = s
+		byID[s.ID] = int32(i)
+		if s.Mode.Global() {
+			rs.Desired, rs.ConstraintErr = el.count(s)
+		} else {
+			rs.Desired = int(min(s.Replicas, uint64(maxInt)))
+		}
+	}
+
+	// Resolve the interned IDs of the task list once, not per task.
+	tasks := &snap.Tasks
+	svcOf := make([]int32, len(tasks.ServiceIDs))
+	for i, id := range tasks.ServiceIDs {
+		if s, ok := byID[id]; ok {
+			svcOf[i] = s
+		} else {
+			svcOf[i] = -1 // removed since the service list was read
+		}
+	}
+	nodeIndex := make(map[string]int32, len(nodes))
+	for i := range nodes {
+		nodeIndex[nodes[i].ID] = int32(i)
+	}
+	nodeOf := make([]int32, len(tasks.NodeIDs))
+	for i, id := range tasks.NodeIDs {
+		if n, ok := nodeIndex[id]; ok {
+			nodeOf[i] = n
+		} else {
+			nodeOf[i] = -1 // removed from the swarm
+		}
+	}
+
+	for _, t := range tasks.List {
+		si := svcOf[t.Service]
+		if si < 0 {
+			continue
+		}
+		rs := &r.Services[si]
+		rs.Tasks[t.State]++
+		switch t.State {
+		case swarm.TaskComplete:
+			rs.Completed++
+		case swarm.TaskRunning:
+			if t.Node < 0 {
+				continue
+			}
+			ni := nodeOf[t.Node]
+			if ni < 0 || nodes[ni].State == swarm.NodeDown {
+				continue
+			}
+			if !wantsRunning(rs.Mode, t.Desired) {
+				continue
+			}
+			if rs.Mode.Global() && !el.eligible(rs.Service, int(ni)) {
+				continue
+			}
+			rs.Running++
+		}
+	}
+
+	r.ServicesKnown = true
+	r.ServicesStatus = health.OK
+	for i := range r.Services {
+		rs := &r.Services[i]
+		if !rs.HasStatus() {
+			continue
+		}
+		rs.Status = health.Service(rs.Running, rs.Desired, opts.Policy)
+		r.ServicesStatus = health.Worst(r.ServicesStatus, rs.Status)
+	}
+}
+
+// wantsRunning reports whether a task in state running with this desired
+// state counts as running: services want it running; job tasks carry the
+// desired state complete while they run.
+func wantsRunning(m swarm.Mode, desired swarm.TaskState) bool {
+	if m.Job() {
+		return desired == swarm.TaskRunning || desired == swarm.TaskComplete
+	}
+	return desired == swarm.TaskRunning
+}
+
+const maxInt = int(^uint(0) >> 1)
+
+// eligibility computes which nodes may run a global service's tasks, the
+// way Docker's global orchestrator does: nodes that are not down, not
+// drained (a paused node keeps its task), and match the placement
+// constraints and platforms. Services with the same placement share one
+// computation, so the cost grows with nodes × distinct placements, not
+// nodes × services.
+type eligibility struct {
+	nodes []swarm.Node
+	pnode []*placement.Node
+	cache map[string]*eligibleSet
+	byID  map[*swarm.Service]*eligibleSet
+}
+
+type eligibleSet struct {
+	nodes []bool
+	count int
+	err   error
+}
+
+func (e *eligibility) set(s *swarm.Service) *eligibleSet {
+	if set, ok := e.byID[s]; ok {
+		return set
+	}
+	if e.cache == nil {
+		e.cache = make(map[string]*eligibleSet)
+		e.byID = make(map[*swarm.Service]*eligibleSet)
+		e.pnode = make([]*placement.Node, len(e.nodes))
+		for i := range e.nodes {
+			e.pnode[i] = e.nodes[i].PlacementNode()
+		}
+	}
+	key := placementKey(s)
+	set, ok := e.cache[key]
+	if !ok {
+		set = &eligibleSet{nodes: make([]bool, len(e.nodes))}
+		cs, err := placement.Parse(s.Constraints)
+		set.err = err
+		for i := range e.nodes {
+			n := &e.nodes[i]
+			if n.State == swarm.NodeDown || n.Availability == swarm.Drain {
+				continue
+			}
+			if cs.Match(e.pnode[i]) && placement.PlatformsMatch(s.Platforms, e.pnode[i]) {
+				set.nodes[i] = true
+				set.count++
+			}
+		}
+		e.cache[key] = set
+	}
+	e.byID[s] = set
+	return set
+}
+
+func (e *eligibility) count(s *swarm.Service) (int, error) {
+	set := e.set(s)
+	return set.count, set.err
+}
+
+func (e *eligibility) eligible(s *swarm.Service, node int) bool {
+	return e.set(s).nodes[node]
+}
+
+func placementKey(s *swarm.Service) string {
+	var b strings.Builder
+	for _, c := range s.Constraints {
+		b.WriteString(c)
+		b.WriteByte(0)
+	}
+	b.WriteByte(1)
+	for _, p := range s.Platforms {
+		b.WriteString(p.OS)
+		b.WriteByte('/')
+		b.WriteString(p.Architecture)
+		b.WriteByte(0)
+	}
+	return b.String()
+}

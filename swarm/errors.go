@@ -1,0 +1,149 @@
+package swarm
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+)
+
+// Kind classifies why a read failed, so that the exporter logs one line per
+// change of kind and says what to do about it.
+type Kind string
+
+const (
+	KindUnreachable Kind = "unreachable"  // no connection to the daemon
+	KindTimeout     Kind = "timeout"      // the daemon did not answer in time
+	KindTLS         Kind = "tls"          // TLS handshake or certificate problem
+	KindAPIVersion  Kind = "api_version"  // the daemon is older than API 1.41
+	KindNotInSwarm  Kind = "not_in_swarm" // the daemon is not part of a swarm
+	KindNotManager  Kind = "not_manager"  // the daemon is a worker
+	KindLocked      Kind = "locked"       // the manager is locked (autolock)
+	KindSwarmState  Kind = "swarm_state"  // the node is pending or in error
+	KindDecode      Kind = "decode"       // a response could not be decoded
+	KindAPI         Kind = "api_error"    // any other error answer
+)
+
+// Error is a failed read, with advice for the operator.
+type Error struct {
+	Kind     Kind
+	Endpoint string // the request that failed, when one did
+	Err      error
+	Hint     string // what to do
+}
+
+func (e *Error) Error() string {
+	if e.Endpoint != "" {
+		return fmt.Sprintf("%s: %v", e.Endpoint, e.Err)
+	}
+	return e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// APIError is an error answer from the Engine API.
+type APIError struct {
+	StatusCode int
+	Message    string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("Docker API answered %d: %s", e.StatusCode, e.Message)
+}
+
+// Messages the daemon answers when it cannot serve cluster state. Docker
+// has used these texts since swarm mode exists; they carry no error code of
+// their own (the first comes with HTTP 500, the others with 503).
+const (
+	msgNoLeader   = "does not have a leader"
+	msgNotManager = "not a swarm manager"
+	msgLocked     = "needs to be unlocked"
+)
+
+func isNoLeader(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && strings.Contains(ae.Message, msgNoLeader)
+}
+
+// classify turns a request error into an *Error with advice. host is the
+// daemon address, for the messages.
+func classify(endpoint, host string, err error) *Error {
+	e := &Error{Endpoint: endpoint, Err: err}
+	var (
+		ae      *APIError
+		de      *DecodeError
+		certErr *tls.CertificateVerificationError
+		unkAuth x509.UnknownAuthorityError
+		hostErr x509.HostnameError
+		alert   tls.AlertError
+		recErr  tls.RecordHeaderError
+	)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		e.Kind = KindTimeout
+		e.Hint = "the Docker daemon at " + host + " did not answer in time: check its load, or raise --docker.timeout and Prometheus's scrape_timeout"
+	case errors.As(err, &ae):
+		switch {
+		case strings.Contains(ae.Message, msgLocked):
+			e.Kind = KindLocked
+			e.Hint = "the swarm manager is locked: run `docker swarm unlock` on it with the unlock key"
+		case strings.Contains(ae.Message, msgNotManager):
+			e.Kind = KindNotManager
+			e.Hint = "this node cannot read cluster state: run the exporter against a swarm manager (deploy it with the constraint node.role == manager)"
+		default:
+			e.Kind = KindAPI
+			e.Hint = "the Docker API refused the request; see the message"
+		}
+	case errors.As(err, &de):
+		e.Kind = KindDecode
+		e.Hint = "the Docker API sent a response the exporter could not decode; please report it with the daemon's version"
+	case errors.As(err, &certErr), errors.As(err, &unkAuth), errors.As(err, &hostErr),
+		errors.As(err, &alert), errors.As(err, &recErr), strings.Contains(err.Error(), "tls:"):
+		e.Kind = KindTLS
+		e.Hint = "TLS with the Docker daemon at " + host + " failed: check DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem), DOCKER_TLS_VERIFY and that the daemon trusts the client certificate"
+	case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOENT):
+		e.Kind = KindUnreachable
+		e.Hint = "no Docker socket at " + host + ": mount /var/run/docker.sock into the exporter's container, or set --docker.host / DOCKER_HOST"
+	case errors.Is(err, syscall.EACCES) || errors.Is(err, os.ErrPermission):
+		e.Kind = KindUnreachable
+		e.Hint = "permission denied on " + host + ": run the exporter with the Docker socket's group (--group-add), or reach the daemon through a read-only socket proxy"
+	default:
+		e.Kind = KindUnreachable
+		e.Hint = "cannot reach the Docker daemon at " + host + ": check that it runs and that --docker.host / DOCKER_HOST points to it"
+	}
+	return e
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// stateError explains an /info answer whose local node cannot read the
+// cluster, or nil when it can.
+func stateError(info *Info) *Error {
+	switch {
+	case info.LocalNodeState == LocalLocked:
+		return &Error{Kind: KindLocked, Err: errors.New("the swarm manager " + info.Name + " is locked"),
+			Hint: "run `docker swarm unlock` on node " + info.Name + " with the swarm's unlock key"}
+	case info.LocalNodeState == LocalInactive:
+		return &Error{Kind: KindNotInSwarm, Err: errors.New("the Docker engine " + info.Name + " is not part of a swarm"),
+			Hint: "point the exporter at a manager of the swarm to watch (--docker.host), or create one with `docker swarm init`"}
+	case info.LocalNodeState == LocalPending || info.LocalNodeState == LocalError:
+		msg := "the node " + info.Name + " is in swarm state " + info.LocalNodeState.String()
+		if info.Error != "" {
+			msg += ": " + info.Error
+		}
+		return &Error{Kind: KindSwarmState, Err: errors.New(msg),
+			Hint: "the node has not (re)joined its swarm; check `docker info` and the daemon's logs on " + info.Name}
+	case !info.ControlAvailable:
+		return &Error{Kind: KindNotManager, Err: errors.New("node " + info.Name + " is a swarm worker, and workers cannot read cluster state"),
+			Hint: "deploy the exporter on a manager node (constraint node.role == manager) or point --docker.host at a manager"}
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+// Package swarm reads the state of a Docker swarm through the Engine API of
+// one of its managers: one read is /_ping, /info, /nodes, /services and one
+// filtered /tasks request, whatever the size of the swarm. It decodes only the
+// fields the exporter uses, while the bytes arrive, and shares one in-flight
+// read between concurrent callers.
+package swarm
+
+import (
+	"time"
+
+	"github.com/swarm-exporter/swarm_exporter/placement"
+)
+
+// Snapshot is one read of the swarm.
+type Snapshot struct {
+	// ReadAt is when the read started.
+	ReadAt time.Time
+	// APIVersion is the Engine API version the read used.
+	APIVersion string
+	// Info is the daemon's /info answer; nil when /info did not answer.
+	Info *Info
+	// NoLeader is set when the manager answered that the swarm has no leader
+	// (quorum lost). Nodes, Services and Tasks are then empty: only Info's
+	// totals are known.
+	NoLeader bool
+	Nodes    []Node
+	Services []Service
+	Tasks    Tasks
+	// Err says why the cluster state could not be read; nil when it was
+	// (a leaderless swarm counts as read: its KO is the answer). It is an
+	// *Error unless the read was cut short by the caller's deadline.
+	Err error
+}
+
+// Info is the part of /info the exporter uses: the node it talks to.
+type Info struct {
+	Name             string // the daemon's hostname
+	ServerVersion    string
+	NodeID           string
+	NodeAddr         string
+	LocalNodeState   LocalNodeState
+	ControlAvailable bool   // the node is a manager
+	Error            string // Swarm.Error, set in the error state
+	ClusterID        string
+	// Nodes and Managers are the totals a manager reports; a manager
+	// whose swarm has no leader leaves them out (0).
+	Nodes    int
+	Managers int
+	// RemoteManagers is the number of managers this node knows of (Raft
+	// membership), which it reports also without a leader.
+	RemoteManagers int
+}
+
+// ManagersTotal returns the number of managers: the reported total, or the
+// Raft membership this node knows of when the swarm has no leader.
+func (i *Info) ManagersTotal() int {
+	if i.Managers > 0 {
+		return i.Managers
+	}
+	return i.RemoteManagers
+}
+
+// Node is one swarm node.
+type Node struct {
+	ID            string
+	Hostname      string
+	EngineVersion string
+	Addr          string
+	OS            string
+	Architecture  string
+	State         NodeState
+	Availability  Availability
+	Labels        map[string]string
+	EngineLabels  map[string]string
+
+	// Manager is true when the node has a manager status; the rest of the
+	// fields below are only meaningful for managers.
+	Manager      bool
+	Leader       bool
+	Reachability Reachability
+	ManagerAddr  string
+}
+
+// Role returns "manager" or "worker".
+func (n *Node) Role() string {
+	if n.Manager {
+		return "manager"
+	}
+	return "worker"
+}
+
+// PlacementNode returns what placement constraints are evaluated against.
+func (n *Node) PlacementNode() *placement.Node {
+	return &placement.Node{
+		ID: n.ID, Hostname: n.Hostname, Role: n.Role(), Addr: n.Addr,
+		OS: n.OS, Architecture: n.Architecture, Labels: n.Labels, EngineLabels: n.EngineLabels,
+	}
+}
+
+// Service is one swarm service.
+type Service struct {
+	ID    string
+	Name  string
+	Stack string // the com.docker.stack.namespace label
+	Image string // the image reference without its digest
+	Mode  Mode
+	// Replicas is the replica count of a replicated service and the total
+	// number of completions of a replicated job.
+	Replicas      uint64
+	MaxConcurrent uint64 // replicated jobs only
+	Constraints   []string
+	Platforms     []placement.Platform
+	// UpdateState is the state of the last update or rollback, UpdateNone
+	// when the service was never updated.
+	UpdateState     UpdateState
+	UpdateStartedAt time.Time
+	// Reported holds Docker's own ServiceStatus counts. They are kept for
+	// comparison only: RunningTasks counts tasks on down nodes and
+	// DesiredTasks hides nodes whose task keeps being rejected.
+	Reported ReportedStatus
+}
+
+// ReportedStatus is Docker's ServiceStatus.
+type ReportedStatus struct {
+	Running, Desired, Completed uint64
+}
+
+// Tasks is the list of current tasks (desired state running, ready or
+// complete), kept compact: service and node IDs are interned and each task
+// refers to them by index.
+type Tasks struct {
+	ServiceIDs []string
+	NodeIDs    []string
+	List       []Task
+}
+
+// Task is one current task.
+type Task struct {
+	Service int32 // index into Tasks.ServiceIDs
+	Node    int32 // index into Tasks.NodeIDs; -1 when not assigned to a node
+	State   TaskState
+	Desired TaskState
+}

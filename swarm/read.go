@@ -1,0 +1,439 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/versions"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
+)
+
+// MinAPIVersion is the oldest Engine API the exporter reads: Docker 20.10.
+// Older daemons lack the job modes and the task filters it relies on.
+const MinAPIVersion = "1.41"
+
+// CurrentTaskStates are the desired states of the tasks a read fetches:
+// running (services), ready (tasks being restarted, e.g. rejected ones) and
+// complete (job tasks). Tasks kept as history have desired state shutdown
+// and are never fetched: on a large swarm they are most of the bytes.
+var CurrentTaskStates = []string{"running", "ready", "complete"}
+
+// Config configures a Reader.
+type Config struct {
+	// Host overrides DOCKER_HOST when not empty. DOCKER_CERT_PATH,
+	// DOCKER_TLS_VERIFY and DOCKER_API_VERSION are honoured as the Docker
+	// client documents them.
+	Host string
+	// Timeout bounds one shared read.
+	Timeout time.Duration
+	// Registerer receives the reader's self-metrics; nil means none.
+	Registerer prometheus.Registerer
+	Logger     log.Logger
+}
+
+// Reader reads swarm state through the Engine API. It is safe for
+// concurrent use: concurrent reads share one in-flight read.
+type Reader struct {
+	api      *client.Client
+	host     string
+	basePath string
+	http     *http.Client
+	timeout  time.Duration
+	logger   log.Logger
+	metrics  *readMetrics
+
+	group    singleflight.Group
+	decoders sync.Pool // *TasksDecoder
+	lastTask atomic.Int64
+	ready    atomic.Bool
+
+	mu       sync.Mutex
+	lastKind string // what the last read logged about, "" before any
+}
+
+// NewReader returns a Reader for the daemon that Config and the Docker
+// environment variables point to. It does not connect.
+func NewReader(cfg Config) (*Reader, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = log.NewNopLogger()
+	}
+	m := newReadMetrics(cfg.Registerer)
+	opts := []client.Opt{client.FromEnv, client.WithHTTPResponseHook(func(resp *http.Response) {
+		// The Docker client only sends pings here.
+		m.requests.WithLabelValues("ping", strconv.Itoa(resp.StatusCode)).Inc()
+	})}
+	if cfg.Host != "" {
+		opts = append(opts, client.WithHost(cfg.Host))
+	}
+	api, err := client.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("configuring the Docker client: %w", err)
+	}
+	hostURL, err := client.ParseHostURL(api.DaemonHost())
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{
+		api:     api,
+		host:    api.DaemonHost(),
+		timeout: cfg.Timeout,
+		logger:  cfg.Logger,
+		metrics: m,
+	}
+	if hostURL.Scheme == "tcp" {
+		r.basePath = hostURL.Path
+	}
+	// The exporter's own requests stream their bodies into decoders, which
+	// the Docker client's typed calls cannot do; they go over connections
+	// made by the client's dialer, so host, TLS and socket settings stay the
+	// client's. The dialer does TLS itself, hence plain "http" below.
+	dial := api.Dialer()
+	r.http = &http.Client{
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dialContext(ctx, dial)
+			},
+			MaxIdleConnsPerHost: 8,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	r.decoders.New = func() any { return new(TasksDecoder) }
+	return r, nil
+}
+
+// Host returns the daemon address the reader talks to.
+func (r *Reader) Host() string { return r.host }
+
+// Close releases idle connections.
+func (r *Reader) Close() error {
+	r.http.CloseIdleConnections()
+	return r.api.Close()
+}
+
+// Ready reports whether the daemon answered the last ping.
+func (r *Reader) Ready() bool { return r.ready.Load() }
+
+// Ping pings the daemon (and negotiates the API version once).
+func (r *Reader) Ping(ctx context.Context) (client.PingResult, error) {
+	res, err := r.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+	if err != nil {
+		r.metrics.requests.WithLabelValues("ping", "error").Inc()
+	}
+	r.ready.Store(err == nil)
+	return res, err
+}
+
+// Read returns a snapshot of the swarm. Concurrent calls share one read,
+// which runs under the Reader's own timeout and is not cancelled when one
+// caller gives up. Read itself returns by ctx's deadline: a caller whose
+// deadline passes first gets a snapshot whose Err says so.
+func (r *Reader) Read(ctx context.Context) *Snapshot {
+	ch := r.group.DoChan("read", func() (any, error) {
+		return r.sharedRead(), nil
+	})
+	select {
+	case res := <-ch:
+		return res.Val.(*Snapshot)
+	case <-ctx.Done():
+		return &Snapshot{ReadAt: time.Now(), Err: &Error{
+			Kind: KindTimeout,
+			Err:  fmt.Errorf("the scrape's deadline passed before the Docker API answered: %w", ctx.Err()),
+			Hint: "the Docker daemon at " + r.host + " is slow: check its load, or raise Prometheus's scrape_timeout",
+		}}
+	}
+}
+
+func (r *Reader) sharedRead() (snap *Snapshot) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	start := time.Now()
+	defer func() {
+		// A panic here would kill the process from singleflight's goroutine:
+		// report it as a failed read instead.
+		if p := recover(); p != nil {
+			snap = &Snapshot{ReadAt: start, Err: &Error{
+				Kind: KindDecode, Err: fmt.Errorf("internal error: %v", p),
+				Hint: "please report this with the stack trace: " + string(debug.Stack()),
+			}}
+		}
+		r.record(snap)
+	}()
+	return r.read(ctx, start)
+}
+
+func (r *Reader) read(ctx context.Context, start time.Time) *Snapshot {
+	snap := &Snapshot{ReadAt: start}
+	ping, err := r.Ping(ctx)
+	if err != nil {
+		snap.Err = r.classify(ctx, "ping", err)
+		return snap
+	}
+	snap.APIVersion = r.api.ClientVersion()
+	if versions.LessThan(snap.APIVersion, MinAPIVersion) {
+		snap.Err = &Error{Kind: KindAPIVersion,
+			Err:  fmt.Errorf("the Docker daemon at %s speaks Engine API %s", r.host, snap.APIVersion),
+			Hint: "swarm_exporter needs Engine API " + MinAPIVersion + " (Docker 20.10) or newer: upgrade Docker, or unset a DOCKER_API_VERSION older than " + MinAPIVersion}
+		return snap
+	}
+	// The ping's Swarm header tells whether this node can serve cluster
+	// state; if not, only /info is read, to say why.
+	manager := ping.SwarmStatus == nil ||
+		(ping.SwarmStatus.NodeState == "active" && ping.SwarmStatus.ControlAvailable)
+
+	var (
+		info    *Info
+		infoErr error
+		wg      sync.WaitGroup
+	)
+	wg.Go(func() {
+		infoErr = r.get(ctx, "info", "/info", nil, func(body io.Reader) (err error) {
+			info, err = DecodeInfo(body)
+			return err
+		})
+	})
+	var clusterErr error
+	if manager {
+		clusterErr = r.readCluster(ctx, snap)
+	}
+	wg.Wait()
+
+	if infoErr != nil {
+		snap.Err = r.classify(ctx, "info", infoErr)
+		return snap
+	}
+	snap.Info = info
+	if e := stateError(info); e != nil {
+		snap.Err = e
+		return snap
+	}
+	switch {
+	case !manager:
+		// The ping said otherwise a moment ago: the node just changed. The
+		// next read fetches cluster state.
+		snap.Err = &Error{Kind: KindNotManager, Err: errors.New("the node was not a swarm manager when the read began"),
+			Hint: "the node's role is changing; the next scrape reads again"}
+	case isNoLeader(clusterErr) || strings.Contains(info.Error, msgNoLeader):
+		// /info says so too, in Swarm.Error, while the other endpoints
+		// answer HTTP 500.
+		snap.NoLeader = true
+		snap.Nodes, snap.Services, snap.Tasks = nil, nil, Tasks{}
+	case clusterErr != nil:
+		var re *requestError
+		endpoint := ""
+		if errors.As(clusterErr, &re) {
+			endpoint, clusterErr = re.endpoint, re.err
+		}
+		snap.Err = r.classify(ctx, endpoint, clusterErr)
+	}
+	return snap
+}
+
+// readCluster reads nodes, services and tasks concurrently; the first error
+// cancels the other requests.
+func (r *Reader) readCluster(ctx context.Context, snap *Snapshot) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return r.get(gctx, "nodes", "/nodes", nil, func(body io.Reader) (err error) {
+			snap.Nodes, err = DecodeNodes(body)
+			return err
+		})
+	})
+	g.Go(func() error {
+		return r.get(gctx, "services", "/services", url.Values{"status": {"true"}}, func(body io.Reader) (err error) {
+			snap.Services, err = DecodeServices(body)
+			return err
+		})
+	})
+	g.Go(func() error {
+		filters, _ := json.Marshal(map[string][]string{"desired-state": CurrentTaskStates})
+		return r.get(gctx, "tasks", "/tasks", url.Values{"filters": {string(filters)}}, func(body io.Reader) error {
+			dec := r.decoders.Get().(*TasksDecoder)
+			defer r.decoders.Put(dec)
+			snap.Tasks.List = make([]Task, 0, r.lastTask.Load())
+			if err := dec.Decode(body, &snap.Tasks); err != nil {
+				return err
+			}
+			r.lastTask.Store(int64(len(snap.Tasks.List)))
+			return nil
+		})
+	})
+	return g.Wait()
+}
+
+type requestError struct {
+	endpoint string
+	err      error
+}
+
+func (e *requestError) Error() string { return e.endpoint + ": " + e.err.Error() }
+func (e *requestError) Unwrap() error { return e.err }
+
+// get sends one GET request and streams a successful body into decode.
+func (r *Reader) get(ctx context.Context, endpoint, path string, query url.Values, decode func(io.Reader) error) error {
+	start := time.Now()
+	u := "http://" + client.DummyHost + r.basePath + "/v" + r.api.ClientVersion() + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return &requestError{endpoint, err}
+	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		r.metrics.observe(endpoint, "error", start, 0)
+		return &requestError{endpoint, err}
+	}
+	defer resp.Body.Close()
+	body := &countingReader{r: resp.Body}
+	code := strconv.Itoa(resp.StatusCode)
+	if resp.StatusCode/100 != 2 {
+		err = apiError(resp.StatusCode, body)
+	} else {
+		err = decode(body)
+		// Drain what follows the JSON value (a newline) so that the
+		// connection is reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, 4<<10))
+	}
+	r.metrics.observe(endpoint, code, start, body.n)
+	if err != nil {
+		return &requestError{endpoint, err}
+	}
+	return nil
+}
+
+func apiError(status int, body io.Reader) error {
+	raw, _ := io.ReadAll(io.LimitReader(body, 64<<10))
+	var msg struct{ Message string }
+	if json.Unmarshal(raw, &msg) != nil || msg.Message == "" {
+		msg.Message = string(raw)
+	}
+	return &APIError{StatusCode: status, Message: msg.Message}
+}
+
+func (r *Reader) classify(ctx context.Context, endpoint string, err error) *Error {
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// A body cut short by the deadline surfaces as a decode error.
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if e := classifyVersion(err); e != nil {
+		return e
+	}
+	return classify(endpoint, r.host, err)
+}
+
+// classifyVersion recognises the Docker client's refusal of a daemon older
+// than the client's minimum API version.
+func classifyVersion(err error) *Error {
+	if err == nil || !containsAny(err.Error(), "is not supported by this client") {
+		return nil
+	}
+	return &Error{Kind: KindAPIVersion, Err: err,
+		Hint: "swarm_exporter needs Engine API " + MinAPIVersion + " (Docker 20.10) or newer: upgrade Docker"}
+}
+
+// record updates the self-metrics and logs once per change of outcome.
+func (r *Reader) record(snap *Snapshot) {
+	r.metrics.reads.Inc()
+	kind, msg := "", ""
+	var e *Error
+	switch {
+	case errors.As(snap.Err, &e):
+		kind = string(e.Kind)
+		r.metrics.readErrors.WithLabelValues(kind).Inc()
+	case snap.Err != nil:
+		kind = string(KindAPI)
+		r.metrics.readErrors.WithLabelValues(kind).Inc()
+	case snap.NoLeader:
+		kind = "no_leader"
+		r.metrics.lastRead.Set(float64(snap.ReadAt.UnixNano()) / 1e9)
+	default:
+		kind = "ok"
+		r.metrics.lastRead.Set(float64(snap.ReadAt.UnixNano()) / 1e9)
+	}
+
+	r.mu.Lock()
+	changed := kind != r.lastKind
+	first := r.lastKind == ""
+	r.lastKind = kind
+	r.mu.Unlock()
+	if !changed {
+		return
+	}
+	switch {
+	case e != nil:
+		msg = "cannot read the swarm"
+		level.Error(r.logger).Log("msg", msg, "reason", kind, "host", r.host, "err", e.Error(), "hint", e.Hint)
+	case snap.Err != nil:
+		level.Error(r.logger).Log("msg", "cannot read the swarm", "host", r.host, "err", snap.Err)
+	case snap.NoLeader:
+		level.Error(r.logger).Log("msg", "the swarm has no leader: quorum is lost, cluster status is KO",
+			"host", r.host, "managers", snap.Info.Managers, "nodes", snap.Info.Nodes,
+			"hint", "restart the down managers so that a majority is reachable; as a last resort run `docker swarm init --force-new-cluster` on a surviving manager")
+	case first:
+		level.Info(r.logger).Log("msg", "reading the swarm", "host", r.host, "api_version", snap.APIVersion,
+			"node", snap.Info.Name, "nodes", len(snap.Nodes), "services", len(snap.Services), "tasks", len(snap.Tasks.List))
+	default:
+		level.Info(r.logger).Log("msg", "reading the swarm again", "host", r.host, "node", snap.Info.Name,
+			"nodes", len(snap.Nodes), "services", len(snap.Services))
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// dialContext makes a dialer that ignores its context (the Docker client's
+// TLS and unix dialers do) return when the context ends.
+func dialContext(ctx context.Context, dial func(context.Context) (net.Conn, error)) (net.Conn, error) {
+	type result struct {
+		conn net.Conn
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		c, err := dial(ctx)
+		ch <- result{c, err}
+	}()
+	select {
+	case res := <-ch:
+		return res.conn, res.err
+	case <-ctx.Done():
+		go func() {
+			if res := <-ch; res.conn != nil {
+				res.conn.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
