@@ -1,0 +1,248 @@
+package collector_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/swarm-exporter/swarm_exporter/collector"
+	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/report"
+	"github.com/swarm-exporter/swarm_exporter/swarm"
+)
+
+var update = flag.Bool("update", false, "rewrite the expected expositions in testdata/ (review the diff!)")
+
+func load(t testing.TB, scenario string) *fakedocker.Fixture {
+	t.Helper()
+	f, err := fakedocker.LoadFixture(filepath.Join("..", "testdata", "docker", scenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func newExporter(t testing.TB, srv *fakedocker.Server, opts report.Options, enabled ...string) *collector.Exporter {
+	t.Helper()
+	r, err := swarm.NewReader(swarm.Config{Host: srv.Host, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if enabled == nil {
+		enabled = collector.Flags(nil).Enabled()
+	}
+	exp, err := collector.New(r, opts, enabled, log.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exp
+}
+
+// stableMetrics are the metric names compared with the expected files: all
+// but the durations, which vary from run to run.
+func stableMetrics(t testing.TB, c prometheus.Collector) []string {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		if !strings.HasSuffix(mf.GetName(), "_duration_seconds") {
+			names = append(names, mf.GetName())
+		}
+	}
+	return names
+}
+
+// exposition renders the stable metrics as text, for the expected files.
+func exposition(t testing.TB, c prometheus.Collector) []byte {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if strings.HasSuffix(mf.GetName(), "_duration_seconds") {
+			continue
+		}
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.Bytes()
+}
+
+func TestExpositions(t *testing.T) {
+	for _, sc := range []string{"healthy-3m2w", "worker-down", "quorum-lost", "missing-image", "worker-node", "locked"} {
+		t.Run(sc, func(t *testing.T) {
+			srv := fakedocker.New(load(t, sc))
+			defer srv.Close()
+			exp := newExporter(t, srv, report.DefaultOptions())
+			file := filepath.Join("testdata", sc+".prom")
+			c := exp.Scrape(context.Background())
+			if *update {
+				if err := os.WriteFile(file, exposition(t, c), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := testutil.CollectAndCompare(c, bytes.NewReader(want), stableMetrics(t, c)...); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// Switching a collector off removes its series only: the statuses and the
+// aggregate counts stay the same.
+func TestCollectorsDoNotChangeStatuses(t *testing.T) {
+	srv := fakedocker.New(load(t, "worker-down"))
+	defer srv.Close()
+	all := exposition(t, newExporter(t, srv, report.DefaultOptions()).Scrape(context.Background()))
+	none := exposition(t, newExporter(t, srv, report.DefaultOptions(), []string{}...).Scrape(context.Background()))
+	only := func(b []byte, keep func(string) bool) string {
+		var out []string
+		for _, l := range strings.Split(string(b), "\n") {
+			name := strings.TrimPrefix(strings.TrimPrefix(l, "# HELP "), "# TYPE ")
+			if i := strings.IndexAny(name, "{ "); i >= 0 {
+				name = name[:i]
+			}
+			if keep(name) {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	core := func(name string) bool {
+		return strings.HasPrefix(name, "docker_swarm_") && !strings.HasPrefix(name, "docker_swarm_node_") && !strings.HasPrefix(name, "docker_swarm_service_")
+	}
+	if a, n := only(all, core), only(none, core); a != n || !strings.Contains(a, `docker_swarm_cluster_status{status="warning"} 1`) {
+		t.Errorf("cluster metrics differ with collectors off:\n%s\n---\n%s", a, n)
+	}
+	perObject := func(name string) bool {
+		return strings.HasPrefix(name, "docker_swarm_node_") || strings.HasPrefix(name, "docker_swarm_service_")
+	}
+	if s := only(none, perObject); strings.TrimSpace(s) != "" {
+		t.Errorf("per-node or per-service series with every collector off:\n%s", s)
+	}
+	for _, name := range []string{"nodes", "services", "tasks"} {
+		got := exposition(t, newExporter(t, srv, report.DefaultOptions(), name).Scrape(context.Background()))
+		if only(got, core) != only(all, core) {
+			t.Errorf("cluster metrics differ with only %s on", name)
+		}
+		if !bytes.Contains(got, []byte(`swarm_exporter_scrape_collector_success{collector="`+name+`"} 1`)) {
+			t.Errorf("collector %s reports no success", name)
+		}
+	}
+}
+
+func TestUnknownCollector(t *testing.T) {
+	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	defer srv.Close()
+	r, _ := swarm.NewReader(swarm.Config{Host: srv.Host, Timeout: time.Second})
+	if _, err := collector.New(r, report.DefaultOptions(), []string{"containers"}, log.NewNopLogger()); err == nil {
+		t.Error("an unknown collector was accepted")
+	}
+	if got := strings.Join(collector.Names(), ","); got != "nodes,services,tasks" {
+		t.Errorf("collectors = %s", got)
+	}
+}
+
+// The number of Docker API requests per scrape does not depend on the
+// number of services.
+func TestRequestsPerScrapeAreConstant(t *testing.T) {
+	template := load(t, "healthy-3m2w")
+	counts := map[int]int{}
+	for _, services := range []int{10, 1000} {
+		f, err := fakedocker.Synth(template, fakedocker.SynthOptions{Managers: 3, Workers: 7, Services: services, Replicas: 2, GlobalServices: 2, HistoryPerSlot: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := fakedocker.New(f)
+		exp := newExporter(t, srv, report.DefaultOptions())
+		n := testutil.CollectAndCount(exp.Scrape(context.Background()), "docker_swarm_service_info")
+		if n != services+2 {
+			t.Errorf("%d services exposed, want %d", n, services+2)
+		}
+		counts[services] = srv.TotalRequests()
+		srv.Close()
+	}
+	if counts[10] != counts[1000] || counts[10] > 5 {
+		t.Errorf("requests per scrape: %v, want the same number (at most 5) at every size", counts)
+	}
+}
+
+// The series budget: per node and per service, at default settings.
+func TestSeriesBudget(t *testing.T) {
+	template := load(t, "healthy-3m2w")
+	series := func(managers, workers, services int) int {
+		f, err := fakedocker.Synth(template, fakedocker.SynthOptions{Managers: managers, Workers: workers, Services: services, Replicas: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := fakedocker.New(f)
+		defer srv.Close()
+		exp := newExporter(t, srv, report.DefaultOptions())
+		return testutil.CollectAndCount(exp.Scrape(context.Background()))
+	}
+	base := series(3, 2, 10)
+	perService := (series(3, 2, 20) - base) / 10
+	perWorker := (series(3, 12, 10) - base) / 10
+	perManager := (series(13, 2, 10) - base) / 10
+	t.Logf("series: %d per service (steady state), %d per worker, %d per manager", perService, perWorker, perManager)
+	if perService != 7 {
+		t.Errorf("a running service costs %d series, want 7 (info, desired, running, 3 statuses, 1 task state)", perService)
+	}
+	if perWorker != 8 || perManager != 12 {
+		t.Errorf("a worker costs %d series, a manager %d; want 8 and 12", perWorker, perManager)
+	}
+}
+
+func TestScrapeTimeout(t *testing.T) {
+	tests := []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 10 * time.Second},
+		{"5", 4750 * time.Millisecond},
+		{"30", 10 * time.Second},
+		{"0.2", 100 * time.Millisecond}, // the offset would leave nothing: half of it
+		{"junk", 10 * time.Second},
+	}
+	for _, tt := range tests {
+		req, _ := newRequest(tt.header)
+		if got := collector.ScrapeTimeout(req, 10*time.Second, 250*time.Millisecond); got != tt.want {
+			t.Errorf("header %q: %v, want %v", tt.header, got, tt.want)
+		}
+	}
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

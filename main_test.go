@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+)
+
+func fake(t *testing.T, scenario string) *fakedocker.Server {
+	t.Helper()
+	f, err := fakedocker.LoadFixture(filepath.Join("testdata", "docker", scenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := fakedocker.New(f)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestStatusCommand(t *testing.T) {
+	healthy := fake(t, "healthy-3m2w").Host
+	worker := fake(t, "worker-down").Host
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"status", "--docker.host", healthy}, 2, `"status_overall": "KO"`},
+		{[]string{"status", "cluster", "--docker.host", healthy}, 0, `"status": "OK"`},
+		{[]string{"status", "services", "--docker.host", healthy}, 2, `"id_service"`},
+		{[]string{"status", "services", "--docker.host", healthy, "--health.allow-zero-replicas"}, 0, `"status": "OK"`},
+		{[]string{"status", "nodes", "--docker.host", worker}, 0, `"manager_status": "reachable"`},
+		{[]string{"status", "cluster", "--docker.host", worker}, 1, `"node_not_ready"`},
+		{[]string{"status", "--output=table", "--docker.host", worker}, 2, "MANAGER STATUS"},
+		{[]string{"status", "--docker.host", "unix://" + filepath.Join(t.TempDir(), "none.sock")}, 3, `"reason": "unreachable"`},
+		{[]string{"status", "containers"}, 64, ""},
+		{[]string{"status", "--output=yaml"}, 64, ""},
+		{[]string{"--no-such-flag"}, 64, ""},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := run(tt.args, &stdout, &stderr)
+		if code != tt.code {
+			t.Errorf("%v: exit %d, want %d\nstdout: %s\nstderr: %s", tt.args, code, tt.code, stdout.String(), stderr.String())
+		}
+		if !strings.Contains(stdout.String(), tt.want) {
+			t.Errorf("%v: output lacks %q:\n%s", tt.args, tt.want, stdout.String())
+		}
+		if tt.code == 64 && !strings.Contains(stderr.String(), "error") {
+			t.Errorf("%v: a usage error says nothing on stderr", tt.args)
+		}
+	}
+}
+
+func TestStatusJSONIsValid(t *testing.T) {
+	var stdout bytes.Buffer
+	run([]string{"status", "--docker.host", fake(t, "quorum-lost").Host}, &stdout, io.Discard)
+	var m map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &m); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout.String())
+	}
+	if m["status_overall"] != "KO" || m["services"] != nil || m["status_cluster"].(map[string]any)["status"] != "KO" {
+		t.Errorf("quorum lost: %v", m)
+	}
+}
+
+func freeAddress(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServer(t *testing.T) {
+	docker := fake(t, "healthy-3m2w")
+	addr := freeAddress(t)
+	var logs syncBuffer
+	go run([]string{"--web.listen-address=" + addr, "--docker.host=" + docker.Host, "--no-collector.tasks", "--log.format=json"}, io.Discard, &logs)
+	base := "http://" + addr
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := http.Get(base + "/-/healthy"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not start:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	checks := []struct {
+		path string
+		code int
+		want []string
+		not  []string
+	}{
+		{"/metrics", 200, []string{"docker_swarm_up 1", `docker_swarm_cluster_status{status="ok"} 1`, "swarm_exporter_build_info", "go_goroutines", "process_cpu_seconds_total", `swarm_exporter_docker_requests_total{code="200",endpoint="tasks"}`, "docker_swarm_service_replicas_running"}, []string{"docker_swarm_service_tasks{"}},
+		{"/-/healthy", 200, []string{"Healthy"}, nil},
+		{"/-/ready", 200, []string{"Ready"}, nil},
+		{"/api/v1/status", 200, []string{`"status_cluster"`, `"status_overall": "KO"`}, nil},
+		{"/api/v1/status/cluster", 200, []string{`"status": "OK"`}, nil},
+		{"/", 200, []string{"Docker Swarm Exporter", "/metrics", "/api/v1/status"}, nil},
+	}
+	for _, c := range checks {
+		code, body := get(t, base+c.path)
+		if code != c.code {
+			t.Errorf("%s: %d, want %d", c.path, code, c.code)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s lacks %q", c.path, w)
+			}
+		}
+		for _, w := range c.not {
+			if strings.Contains(body, w) {
+				t.Errorf("%s has %q (collector disabled)", c.path, w)
+			}
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("--log.format=json wrote a line that is not JSON: %s", line)
+		}
+	}
+	if !strings.Contains(logs.String(), "reading the swarm") {
+		t.Errorf("no start-up read logged:\n%s", logs.String())
+	}
+}
+
+func TestReadyFollowsTheDaemon(t *testing.T) {
+	addr := freeAddress(t)
+	go run([]string{"--web.listen-address=" + addr, "--docker.host=unix://" + filepath.Join(t.TempDir(), "none.sock")}, io.Discard, io.Discard)
+	base := "http://" + addr
+	for i := 0; ; i++ {
+		if _, err := http.Get(base + "/-/healthy"); err == nil {
+			break
+		}
+		if i > 250 {
+			t.Fatal("the server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, body := get(t, base+"/-/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, "Not ready") {
+		t.Errorf("/-/ready without a daemon: %d %s", code, body)
+	}
+	if code, _ := get(t, base+"/-/healthy"); code != 200 {
+		t.Errorf("/-/healthy: %d", code)
+	}
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "docker_swarm_up 0") {
+		t.Errorf("/metrics without a daemon: %d, up 0 missing", code)
+	}
+	if code, _ := get(t, base+"/api/v1/status"); code != http.StatusServiceUnavailable {
+		t.Errorf("/api/v1/status without a daemon: %d", code)
+	}
+}
+
+// syncBuffer collects the logs the server writes from its goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
