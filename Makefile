@@ -1,0 +1,59 @@
+# swarm_exporter. `make run` runs the exporter (against a throwaway demo swarm
+# when this machine has none); `make test` runs the whole test suite. Both
+# need root on Linux for the real Docker daemons; they install what they need.
+
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH   ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS := -s -w \
+	-X $(VERSION_PKG).Version=$(VERSION) \
+	-X $(VERSION_PKG).Revision=$(REVISION) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) \
+	-X $(VERSION_PKG).BuildUser=$(shell id -un 2>/dev/null)@$(shell hostname 2>/dev/null) \
+	-X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+
+# Packages whose tests need no root: everything but the real-swarm suites.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /internal/swarmtest)
+
+.PHONY: all build deps run test unit e2e bench fuzz lint clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o swarm_exporter .
+
+deps:
+	./scripts/install-deps.sh
+
+# The exporter against this machine's swarm, or against a demo swarm.
+run: deps build
+	$(GO) run ./tools/demo -exporter ./swarm_exporter
+
+# The whole suite: unit tests, then the real-swarm suites (as root).
+test: deps unit e2e
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+e2e: build
+	SWARMTEST=1 $(GO) test -count=1 -p 1 -timeout 40m ./internal/swarmtest/... ./e2e/...
+
+bench: build
+	$(GO) run ./tools/swarmbench
+
+# Development only: CI replays the kept corpora through `make unit`.
+FUZZTIME ?= 2m
+fuzz:
+	@for pkg in ./swarm ./placement ./health; do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -f swarm_exporter

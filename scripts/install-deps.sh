@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the test suite and the demo swarm need on a Debian machine:
+# Docker's engine (real dockerd nodes), iproute2 and iptables (their network
+# namespaces and bridge), Prometheus, promtool and Alertmanager (the alerting
+# pipeline), curl (the benchmark's raw floor). Only missing packages are
+# installed; the system's own Docker daemon is neither started nor needed.
+set -euo pipefail
+
+packages=(docker.io iproute2 iptables prometheus prometheus-alertmanager curl util-linux)
+commands=(/usr/sbin/dockerd /usr/sbin/ip /usr/sbin/iptables /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-alertmanager /usr/bin/curl /usr/bin/nsenter)
+
+missing=0
+for c in "${commands[@]}"; do
+  [ -x "$c" ] || missing=1
+done
+if [ "$missing" = 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: missing packages (${packages[*]}); run as root or install them first" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${packages[@]}"
