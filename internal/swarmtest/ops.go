@@ -233,11 +233,14 @@ func (s *Swarm) waitNodes(ctx context.Context, timeout time.Duration) error {
 			want = append(want, n)
 		}
 	}
-	return s.WaitFor(timeout, "all swarm nodes ready", func() (bool, error) {
+	var last string
+	err := s.WaitFor(timeout, "all swarm nodes ready", func() (bool, error) {
 		nodes, err := s.ListNodes()
 		if err != nil {
+			last = err.Error()
 			return false, nil
 		}
+		last = fmt.Sprintf("%+v", nodes)
 		byID := map[string]SwarmNode{}
 		for _, sn := range nodes {
 			byID[sn.ID] = sn
@@ -250,6 +253,10 @@ func (s *Swarm) waitNodes(ctx context.Context, timeout time.Duration) error {
 		}
 		return true, nil
 	})
+	if err != nil && last != "" {
+		err = fmt.Errorf("%w; last seen: %s", err, last)
+	}
+	return err
 }
 
 // WaitReady waits until every swarm node is Ready and every manager
