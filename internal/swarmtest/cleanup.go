@@ -210,6 +210,7 @@ func cleanupPrefix(baseDir, prefix string, logf func(string, ...any)) error {
 	if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, err)
 	}
+	_ = os.Remove(baseDir) // only if no other run's directory is in it
 	after, err := leftovers(baseDir, prefix)
 	if err != nil {
 		errs = append(errs, err)
@@ -227,7 +228,7 @@ func waitGone(cond func() bool, timeout time.Duration) {
 }
 
 // Cleanup clears the leftovers of earlier runs: those of DefaultPrefix,
-// of every run recorded under DefaultBaseDir, and of every prefix that still
+// of every run that has a directory under DefaultBaseDir, and of every prefix that still
 // has a swarmtest cgroup. It waits up to a minute for the harness lock and
 // returns an error naming whatever it could not remove.
 func Cleanup() error {
@@ -239,9 +240,11 @@ func Cleanup() error {
 	}
 	defer releaseLock(lock)
 	prefixes := map[string]bool{DefaultPrefix: true}
-	states, _ := filepath.Glob(filepath.Join(DefaultBaseDir, "*", "state.json"))
-	for _, p := range states {
-		prefixes[filepath.Base(filepath.Dir(p))] = true
+	dirs, _ := os.ReadDir(DefaultBaseDir)
+	for _, d := range dirs {
+		if d.IsDir() {
+			prefixes[d.Name()] = true
+		}
 	}
 	roots, _ := filepath.Glob("/sys/fs/cgroup/*/swarmtest-*")
 	v2, _ := filepath.Glob("/sys/fs/cgroup/swarmtest-*")

@@ -189,11 +189,11 @@ func (n *Node) start(ctx context.Context) error {
 	fmt.Fprintf(logf, "\n==== swarmtest: starting dockerd at %s ====\n", time.Now().Format(time.RFC3339Nano))
 	args := append([]string{
 		"--net=/var/run/netns/" + n.Netns, "--",
-		"unshare", "--uts", "--mount", "--propagation", "private", "--",
-		"/bin/sh", "-c", startScript, "dockerd",
+		tool("unshare"), "--uts", "--mount", "--propagation", "private", "--",
+		tool("sh"), "-c", startScript, "dockerd",
 	}, n.daemonArgs()...)
-	cmd := exec.Command("nsenter", args...)
-	cmd.Env = append(os.Environ(),
+	cmd := exec.Command(tool("nsenter"), args...)
+	cmd.Env = append(daemonEnv(),
 		"SWARMTEST_CGROUP="+n.s.cgroups.daemon(n.Name),
 		"SWARMTEST_HOSTNAME="+n.Hostname,
 	)
@@ -324,6 +324,29 @@ func (n *Node) DockerContext(ctx context.Context, stdin io.Reader, args ...strin
 			n.Name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 	}
 	return strings.TrimSpace(out.String()), nil
+}
+
+// daemonEnv is the host's environment with the system directories on PATH
+// (dockerd looks up containerd, runc, docker-init and docker-proxy there),
+// without DOCKER_* settings.
+func daemonEnv() []string {
+	var env []string
+	path := ""
+	for _, kv := range os.Environ() {
+		switch {
+		case strings.HasPrefix(kv, "DOCKER_"):
+		case strings.HasPrefix(kv, "PATH="):
+			path = strings.TrimPrefix(kv, "PATH=")
+		default:
+			env = append(env, kv)
+		}
+	}
+	for _, d := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
+		if !strings.Contains(":"+path+":", ":"+d+":") {
+			path = strings.TrimPrefix(path+":"+d, ":")
+		}
+	}
+	return append(env, "PATH="+path)
 }
 
 // cliEnv is the environment of docker CLI runs: the host's, without any

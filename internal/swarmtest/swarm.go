@@ -148,6 +148,9 @@ type Swarm struct {
 	images   map[string]string // image tag -> saved tarball
 	joinToks map[Role]string
 	watchdog *time.Timer
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start boots the topology opts asks for and returns once every daemon
@@ -428,14 +431,24 @@ func (s *Swarm) Dir() string { return s.dir }
 // Close tears everything down: it kills every process of every node
 // (dockerd, containerd, shims, task processes), deletes the network
 // namespaces, veths, the bridge and the iptables rule, removes the cgroups
-// and the run directory, and releases the lock. It is idempotent; later
-// calls return nil. It returns an error if something could not be removed.
+// and the run directory, and releases the lock. It returns an error if
+// something could not be removed. It is idempotent: a concurrent call (from
+// the signal handler, say) waits until the first one has finished; later
+// calls return nil.
 func (s *Swarm) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
+	first := false
+	s.closeOnce.Do(func() {
+		first = true
+		s.closeErr = s.teardown()
+	})
+	if first {
+		return s.closeErr
 	}
+	return nil
+}
+
+func (s *Swarm) teardown() error {
+	s.mu.Lock()
 	s.closed = true
 	if s.watchdog != nil {
 		s.watchdog.Stop()
@@ -486,17 +499,34 @@ func checkPrereqs() error {
 			return fmt.Errorf("swarmtest: %s missing (install the docker.io package): %w", p, err)
 		}
 	}
-	for _, tool := range []string{"nsenter", "unshare", "ip", "iptables"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("swarmtest: %s missing: %w", tool, err)
+	for _, name := range []string{"nsenter", "unshare", "ip", "iptables", "sh"} {
+		if p := tool(name); !filepath.IsAbs(p) {
+			return fmt.Errorf("swarmtest: %s not found on PATH nor in /usr/sbin, /sbin, /usr/bin, /bin", name)
 		}
 	}
 	return nil
 }
 
+// tool returns the path of a system tool: from PATH, else from the usual
+// system directories (a CI environment may lack /usr/sbin on PATH), else
+// the bare name.
+func tool(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+		if p := filepath.Join(d, name); fileExists(p) {
+			return p
+		}
+	}
+	return name
+}
+
 // run runs a host command and returns its trimmed combined output.
 func run(ctx context.Context, name string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := exec.CommandContext(ctx, tool(name), args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return strings.TrimSpace(string(out)), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))

@@ -136,12 +136,12 @@ func assertClean(t *testing.T, prefix string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(out, prefix+"-") || strings.Contains(out, IptablesComment) {
+		if strings.Contains(out, prefix+"-") {
 			t.Errorf("%s still shows %s:\n%s", strings.Join(c, " "), prefix, out)
 		}
 	}
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
-	if strings.Contains(string(mi), "/netns/"+prefix+"-") || strings.Contains(string(mi), DefaultBaseDir) {
+	if strings.Contains(string(mi), "/netns/"+prefix+"-") || strings.Contains(string(mi), DefaultBaseDir+"/"+prefix) {
 		t.Errorf("mounts of the harness remain")
 	}
 	if pids := prefixPids(DefaultBaseDir, prefix); len(pids) > 0 {
@@ -194,4 +194,42 @@ func TestLeftoversOfCrashedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertClean(t, p)
+}
+
+// TestRefusesUnclearableLeftovers checks that Start refuses, with an error
+// naming the leftover, when it cannot clear what an earlier run left.
+func TestRefusesUnclearableLeftovers(t *testing.T) {
+	RequireSwarmTest(t)
+	if _, err := os.Stat("/usr/bin/chattr"); err != nil {
+		t.Skip("needs chattr (e2fsprogs) to make an undeletable leftover")
+	}
+	const p = "swz"
+	f := DefaultBaseDir + "/" + p + "/m1/stuck"
+	if err := os.MkdirAll(DefaultBaseDir+"/"+p+"/m1", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := mustRun("chattr", "+i", f); err != nil {
+		t.Skipf("filesystem does not support chattr +i: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = mustRun("chattr", "-i", f)
+		if err := Cleanup(); err != nil {
+			t.Error(err)
+		}
+		assertClean(t, p)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{Prefix: p, Managers: 1, NoWorkloadImage: true, Logf: t.Logf})
+	if err == nil {
+		s.Close()
+		t.Fatal("Start succeeded despite an undeletable leftover")
+	}
+	if !strings.Contains(err.Error(), "refusing to start") || !strings.Contains(err.Error(), "directory "+DefaultBaseDir+"/"+p) {
+		t.Errorf("unexpected error: %v", err)
+	}
+	t.Logf("Start: %v", err)
 }
