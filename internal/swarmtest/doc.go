@@ -30,5 +30,21 @@
 // with the same prefix left behind and refuses to start if it cannot.
 //
 // The tests of this package, and tests that use it, need root and docker.io;
-// see RequireSwarmTest for when they run, skip or fail.
+// see RequireSwarmTest for when they run, skip or fail:
+//
+//	SWARMTEST=1 go test ./internal/swarmtest
+//
+// A test uses it like this:
+//
+//	s := swarmtest.StartForTest(t, swarmtest.Options{}) // 3M+2W, torn down by t.Cleanup
+//	m1 := s.Node("m1")
+//	// point the exporter at m1.Host() (unix:///var/lib/swarmtest/swx/m1/docker.sock)
+//	s.CreateService("--name", "web", "--replicas", "3", swarmtest.WorkloadImage)
+//	s.Kill(s.Node("w1"))
+//	s.WaitNodeState(s.Node("w1"), "down", time.Minute)
+//
+// On this machine a 3-manager + 2-worker boot takes about 3 s (image build
+// included) and a teardown about 0.6 s; a killed node shows down after
+// 10-15 s. `go run ./internal/swarmtest/cmd/swarmup` keeps a swarm up for
+// manual work, and `swarmup -cleanup` clears leftovers.
 package swarmtest

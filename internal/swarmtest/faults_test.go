@@ -121,6 +121,7 @@ func TestFaults(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		t0 := time.Now()
 		err = s.WaitFor(time.Minute, "no leader", func() (bool, error) {
 			st, body, err := l.Get(ctx, "/v"+APIVersion+"/nodes")
 			return err == nil && st == http.StatusInternalServerError && strings.Contains(string(body), "does not have a leader"), nil
@@ -128,9 +129,11 @@ func TestFaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("/nodes answers 500 %v after killing 2 of 3 managers", time.Since(t0).Round(time.Millisecond))
 		if _, err := l.Info(ctx); err != nil {
 			t.Errorf("/info without quorum: %v", err)
 		}
+		t0 = time.Now()
 		if err := parallel(others, func(n *Node) error { return s.Restart(ctx, n) }); err != nil {
 			t.Fatal(err)
 		}
@@ -139,9 +142,11 @@ func TestFaults(t *testing.T) {
 			t.Logf("w1 info: %+v\nw1 log:\n%s", info, w1.logTail(60))
 			t.Fatal(err)
 		}
+		t.Logf("all nodes ready %v after restarting the 2 managers", time.Since(t0).Round(time.Millisecond))
 		if err := s.WaitRunning("web", 4, 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("web back to 4 running tasks after %v", time.Since(t0).Round(time.Millisecond))
 	})
 
 	t.Run("promote and demote", func(t *testing.T) {

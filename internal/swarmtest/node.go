@@ -98,6 +98,7 @@ func (n *Node) Pid() int {
 // Running reports whether the node's dockerd process is alive.
 func (n *Node) Running() bool { return n.Pid() != 0 }
 
+// String returns the node's name.
 func (n *Node) String() string { return n.Name }
 
 func isClosed(c chan struct{}) bool {
@@ -428,6 +429,7 @@ type APIError struct {
 	Body       string
 }
 
+// Error describes the failed request.
 func (e *APIError) Error() string {
 	return fmt.Sprintf("swarmtest: %s: GET %s: HTTP %d: %s", e.Node, e.Path, e.Status, strings.TrimSpace(e.Body))
 }
