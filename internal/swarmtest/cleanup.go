@@ -260,7 +260,37 @@ func Cleanup() error {
 			errs = append(errs, err)
 		}
 	}
+	releaseNetnsDir()
 	return errors.Join(errs...)
+}
+
+// releaseNetnsDir undoes what the first `ip netns add` on a machine does:
+// it bind-mounts /run/netns onto itself. Once no network namespace is left
+// there, the mount is the harness's last trace, so it goes too.
+func releaseNetnsDir() {
+	const dir = "/run/netns"
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) > 0 {
+		return
+	}
+	if isMountPoint(dir) {
+		_ = syscall.Unmount(dir, syscall.MNT_DETACH)
+	}
+	_ = os.Remove(dir)
+}
+
+func isMountPoint(dir string) bool {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) >= 5 && unescapeMount(fields[4]) == dir {
+			return true
+		}
+	}
+	return false
 }
 
 func prefixedNetns(prefix string) []string {

@@ -470,6 +470,7 @@ func (s *Swarm) teardown() error {
 	if err := cleanupPrefix(s.opts.BaseDir, s.opts.Prefix, s.opts.Logf); err != nil {
 		errs = append(errs, err)
 	}
+	releaseNetnsDir()
 	releaseLock(s.lock)
 	s.opts.Logf("swarmtest: teardown took %v", time.Since(t0).Round(time.Millisecond))
 	return errors.Join(errs...)
