@@ -86,13 +86,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").
 		Default("logfmt").EnumVar(&f.logFormat, "logfmt", "json")
 
-	serve := app.Command("serve", "Serve metrics, the status API and the landing page (the default).").Default()
-	f.web = kingpinflag.AddFlags(serve, defaultAddress)
-	serve.Flag("web.telemetry-path", "Path under which to expose metrics.").
+	// The server's flags are global, so that `swarm_exporter --help` lists
+	// them as users of other exporters expect; `status` ignores them.
+	f.web = kingpinflag.AddFlags(app, defaultAddress)
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
 		Default("/metrics").StringVar(&f.metricsPath)
-	serve.Flag("web.timeout-offset", "Time taken off Prometheus's scrape timeout (X-Prometheus-Scrape-Timeout-Seconds) so that a slow scrape still answers in time.").
+	app.Flag("web.timeout-offset", "Time taken off Prometheus's scrape timeout (X-Prometheus-Scrape-Timeout-Seconds) so that a slow scrape still answers in time.").
 		Default("0.25s").DurationVar(&f.timeoutOffset)
-	f.collectors = collector.RegisterFlags(serve)
+	f.collectors = collector.RegisterFlags(app)
+	app.Command("serve", "Serve metrics, the status API and the landing page (the default).").Default()
 
 	status := app.Command("status", "Read the swarm once, print its status and exit: 0 OK, 1 WARNING, 2 KO, 3 unreadable, 64 usage error. "+
 		"Without a part the exit code is the overall status; `cluster` and `services` exit by their own status; `nodes` exits 0.")
