@@ -8,6 +8,7 @@ package fakedocker
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -100,13 +101,22 @@ func NewUnix(f *Fixture, path string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Serve(f, l), nil
+}
+
+// Serve starts a server on l, a TCP or unix listener.
+func Serve(f *Fixture, l net.Listener) *Server {
 	s := newServer(f)
 	s.srv = httptest.NewUnstartedServer(s)
 	s.srv.Listener.Close()
 	s.srv.Listener = l
 	s.srv.Start()
-	s.Host = "unix://" + path
-	return s, nil
+	if l.Addr().Network() == "unix" {
+		s.Host = "unix://" + l.Addr().String()
+	} else {
+		s.Host = "tcp://" + l.Addr().String()
+	}
+	return s
 }
 
 func newServer(f *Fixture) *Server {
@@ -201,8 +211,31 @@ var versioned = regexp.MustCompile(`^/v[0-9]+\.[0-9]+(/.*)$`)
 // CurrentTasksFilter is the task filter the exporter sends.
 const CurrentTasksFilter = `{"desired-state":["running","ready","complete"]}`
 
+// StatsPath answers the counters as JSON (Stats) and ResetPath clears them
+// on POST; neither counts as a request. They let a benchmark that runs the
+// fake in another process (tools/fakeswarm) read what a scrape cost.
+const (
+	StatsPath = "/_fake/stats"
+	ResetPath = "/_fake/reset"
+)
+
+// Stats are the counters since the last reset.
+type Stats struct {
+	Requests map[string]int   `json:"requests"`
+	Bytes    map[string]int64 `json:"bytes"`
+}
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	switch {
+	case path == StatsPath:
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(Stats{Requests: s.Requests(), Bytes: s.Bytes()})
+		return
+	case path == ResetPath && r.Method == http.MethodPost:
+		s.Reset()
+		return
+	}
 	if m := versioned.FindStringSubmatch(path); m != nil {
 		path = m[1]
 	}
