@@ -699,3 +699,75 @@ func FuzzDecodeTasks(f *testing.F) {
 		}
 	})
 }
+
+// chunkReader returns at most n bytes per Read.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+// TestDecodeTasksAcrossChunkBoundaries: the fuzzer's inputs are small, but
+// the tasks decoder reads large bodies in chunks and parses a task again
+// when a chunk ends inside it. A filler task of growing size moves every
+// byte of a real task across the usual buffer and read sizes, and values
+// larger than a buffer (a long ID, a long skipped message) must grow it;
+// encoding/json says what each body holds.
+func TestDecodeTasksAcrossChunkBoundaries(t *testing.T) {
+	task := `{"ID":"t1","ServiceID":"svc\"\\\u00e9-1","Slot":1,"NodeID":"node-1","Status":{"State":"running","Message":"a\"b","PortStatus":{}},"DesiredState":"running","Spec":{"Nested":[[{"a":[]}],null,true,-1.5e3]}}`
+	filler := func(n int) string { return `{"Status":{"Message":"` + strings.Repeat("x", n) + `"}}` }
+	fillerLen := len(filler(0))
+	var dec swarm.TasksDecoder
+	var got swarm.Tasks
+	check := func(name, body string, readers map[string]func(string) io.Reader) {
+		t.Helper()
+		var std []refTask
+		if err := json.Unmarshal([]byte(body), &std); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := expectTasks(std)
+		for rname, reader := range readers {
+			if err := dec.Decode(reader(body), &got); err != nil {
+				t.Fatalf("%s, %s: %v", name, rname, err)
+			}
+			if g := checkTasks(t, &got); !slices.Equal(g, want) {
+				t.Fatalf("%s, %s:\n%+v\nencoding/json:\n%+v", name, rname, g, want)
+			}
+			// Cut anywhere in the body, the read fails.
+			for _, c := range []int{len(body) - 1, len(body) - len(task), len(body) / 2} {
+				if err := dec.Decode(reader(body[:c]), &got); err == nil {
+					t.Fatalf("%s, %s: cut at %d of %d, no error", name, rname, c, len(body))
+				}
+			}
+		}
+	}
+	readers := map[string]func(string) io.Reader{
+		"whole":      func(s string) io.Reader { return strings.NewReader(s) },
+		"1000 bytes": func(s string) io.Reader { return chunkReader{strings.NewReader(s), 1000} },
+		"half":       func(s string) io.Reader { return iotest.HalfReader(strings.NewReader(s)) },
+	}
+	for _, boundary := range []int{4 << 10, 64 << 10, 128 << 10} {
+		for off := -2; off <= len(task)+2; off++ {
+			// "[" filler "," task "]": the boundary falls off bytes into task.
+			n := boundary - off - 2 - fillerLen
+			check(fmt.Sprintf("boundary %d at task byte %d", boundary, off),
+				"["+filler(n)+","+task+","+task+"]", readers)
+		}
+	}
+	// Values larger than any buffer: an ID, a skipped string, a deep array.
+	big := strings.Repeat("s", 300<<10)
+	for name, body := range map[string]string{
+		"long service ID":      `[{"ServiceID":"` + big + `","DesiredState":"running"},` + task + `]`,
+		"long escaped node ID": `[{"ServiceID":"s","NodeID":"` + strings.Repeat(`\u00e9\n`, 40<<10) + `"},` + task + `]`,
+		"long skipped string":  `[` + filler(1<<20) + `,` + task + `]`,
+		"long skipped array":   `[{"Spec":[` + strings.Repeat(`[1,{"a":"b"}],`, 50<<10) + `0]},` + task + `]`,
+		"many tasks":           `[` + strings.Repeat(task+",", 3000) + task + `]`,
+	} {
+		check(name, body, map[string]func(string) io.Reader{
+			"whole":      readers["whole"],
+			"1000 bytes": readers["1000 bytes"],
+			"one byte":   func(s string) io.Reader { return iotest.OneByteReader(strings.NewReader(s)) },
+		})
+	}
+}
