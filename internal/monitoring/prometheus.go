@@ -1,0 +1,178 @@
+package monitoring
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Prometheus is a real Prometheus server started by a test on loopback.
+type Prometheus struct {
+	*Process
+	URL string // http://127.0.0.1:port
+}
+
+// StartPrometheus runs Prometheus (the prometheus binary, see Tool) with the
+// configuration file at configPath until the test ends, and waits until it
+// is ready. Its storage is a temporary directory.
+func StartPrometheus(t testing.TB, configPath string, extraArgs ...string) *Prometheus {
+	t.Helper()
+	bin := Tool(t, "prometheus")
+	addr := FreeAddr(t)
+	args := append([]string{
+		"--config.file=" + configPath,
+		"--storage.tsdb.path=" + t.TempDir(),
+		"--web.listen-address=" + addr,
+		"--log.level=warn",
+	}, extraArgs...)
+	p := start(t, addr, "/-/ready", bin, args...)
+	return &Prometheus{Process: p, URL: "http://" + addr}
+}
+
+// StartPrometheusWithConfig writes config (YAML) to a temporary file and
+// starts Prometheus with it.
+func StartPrometheusWithConfig(t testing.TB, config string, extraArgs ...string) *Prometheus {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "prometheus.yml")
+	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return StartPrometheus(t, path, extraArgs...)
+}
+
+type apiResponse struct {
+	Status    string          `json:"status"`
+	Data      json.RawMessage `json:"data"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+}
+
+func (p *Prometheus) get(ctx context.Context, path string, params url.Values) (json.RawMessage, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.URL.RawQuery = params.Encode()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	var r apiResponse
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, fmt.Errorf("%s: HTTP %d: %s", path, resp.StatusCode, body)
+	}
+	if r.Status != "success" {
+		return nil, fmt.Errorf("%s: %s: %s", path, r.ErrorType, r.Error)
+	}
+	return r.Data, nil
+}
+
+// FormatQuery parses expr with Prometheus's own parser
+// (/api/v1/format_query) and returns it formatted.
+func (p *Prometheus) FormatQuery(ctx context.Context, expr string) (string, error) {
+	data, err := p.get(ctx, "/api/v1/format_query", url.Values{"query": {expr}})
+	if err != nil {
+		return "", err
+	}
+	var s string
+	err = json.Unmarshal(data, &s)
+	return s, err
+}
+
+// Sample is one series of an instant query's result.
+type Sample struct {
+	Metric map[string]string
+	Value  float64
+}
+
+// Query runs an instant query now. A scalar result comes back as one sample
+// without labels.
+func (p *Prometheus) Query(ctx context.Context, expr string) ([]Sample, error) {
+	data, err := p.get(ctx, "/api/v1/query", url.Values{"query": {expr}})
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		ResultType string          `json:"resultType"`
+		Result     json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		return nil, err
+	}
+	switch res.ResultType {
+	case "vector":
+		var v []struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		}
+		if err := json.Unmarshal(res.Result, &v); err != nil {
+			return nil, err
+		}
+		out := make([]Sample, 0, len(v))
+		for _, s := range v {
+			f, _ := strconv.ParseFloat(fmt.Sprint(s.Value[1]), 64)
+			out = append(out, Sample{Metric: s.Metric, Value: f})
+		}
+		return out, nil
+	case "scalar":
+		var v [2]any
+		if err := json.Unmarshal(res.Result, &v); err != nil {
+			return nil, err
+		}
+		f, _ := strconv.ParseFloat(fmt.Sprint(v[1]), 64)
+		return []Sample{{Metric: map[string]string{}, Value: f}}, nil
+	default:
+		return nil, fmt.Errorf("unexpected result type %q", res.ResultType)
+	}
+}
+
+// WaitFor polls an instant query until it returns at least n series.
+func (p *Prometheus) WaitFor(t testing.TB, expr string, n int, timeout time.Duration) []Sample {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		res, err := p.Query(ctx, expr)
+		cancel()
+		if err == nil && len(res) >= n {
+			return res
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v, %s returns %d series (want %d), err %v\nPrometheus output:\n%s", timeout, expr, len(res), n, err, p.Output())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// Alert is an alert of Prometheus's /api/v1/alerts.
+type Alert struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	State       string            `json:"state"`
+}
+
+// Alerts returns the pending and firing alerts.
+func (p *Prometheus) Alerts(ctx context.Context) ([]Alert, error) {
+	data, err := p.get(ctx, "/api/v1/alerts", nil)
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		Alerts []Alert `json:"alerts"`
+	}
+	err = json.Unmarshal(data, &res)
+	return res.Alerts, err
+}

@@ -1,0 +1,104 @@
+package monitoring
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRewriteDurations(t *testing.T) {
+	in := []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0 # for: 5m\n        for: 5m\n        keep_firing_for: 10m\n")
+	out, err := RewriteDurations(in, Scale(0.1, 2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0 # for: 5m\n        for: 30s\n        keep_firing_for: 1m\n"
+	if string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	if err := CheckOnlyDurationsDiffer(in, out); err != nil {
+		t.Error(err)
+	}
+	changed := strings.Replace(string(out), "up == 0", "up == 1", 1)
+	if err := CheckOnlyDurationsDiffer(in, []byte(changed)); err == nil {
+		t.Error("a changed expression must be reported")
+	}
+	renamed := strings.Replace(string(out), "keep_firing_for: 1m", "for: 1m", 1)
+	if err := CheckOnlyDurationsDiffer(in, []byte(renamed)); err == nil {
+		t.Error("a changed key must be reported")
+	}
+	if err := CheckOnlyDurationsDiffer(in, append(out, '\n')); err == nil {
+		t.Error("an added line must be reported")
+	}
+}
+
+func TestScale(t *testing.T) {
+	f := Scale(0.05, 5*time.Second)
+	for d, want := range map[time.Duration]time.Duration{
+		10 * time.Minute: 30 * time.Second,
+		time.Minute:      5 * time.Second,
+		3 * time.Second:  3 * time.Second,
+	} {
+		if got := f("for", d); got != want {
+			t.Errorf("Scale(0.05, 5s)(%v) = %v, want %v", d, got, want)
+		}
+	}
+}
+
+func TestWriteConfig(t *testing.T) {
+	dir := t.TempDir()
+	path, err := WriteConfig(dir, ConfigOptions{
+		Targets:        []string{"127.0.0.1:1", "127.0.0.1:2"},
+		TargetLabels:   map[string]string{"cluster": "test"},
+		Alertmanagers:  []string{"127.0.0.1:3"},
+		ScrapeInterval: time.Second, EvaluationInterval: time.Second,
+		Durations: Scale(0.1, time.Second),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(b)
+	for _, want := range []string{"127.0.0.1:1", "127.0.0.1:2", "cluster: test", "127.0.0.1:3", "scrape_interval: 1s",
+		"evaluation_interval: 1s", "job_name: swarm_exporter", "../rules/swarm_exporter.rules.yml"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("the copied prometheus.yml lacks %q:\n%s", want, cfg)
+		}
+	}
+	if strings.Contains(cfg, "dns_sd_configs") {
+		t.Errorf("the copied prometheus.yml still discovers targets by DNS:\n%s", cfg)
+	}
+	alerts, err := os.ReadFile(filepath.Join(dir, "alerts", "swarm_exporter.alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(alerts), "keep_firing_for: 1m") || strings.Contains(string(alerts), "keep_firing_for: 10m") {
+		t.Error("the copied alerts keep their original keep_firing_for")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "rules", "swarm_exporter.rules.yml")); err != nil {
+		t.Error(err)
+	}
+	promtool := Tool(t, "promtool")
+	out, err := execOutput(promtool, "check", "config", path)
+	if err != nil {
+		t.Errorf("promtool check config on the copy: %v\n%s", err, out)
+	}
+}
+
+func TestSubstitute(t *testing.T) {
+	got, err := Substitute(`rate(x{job=~"$job", instance=~"${instance:regex}", s=~"[[service]]"}[$__rate_interval])`, map[string]string{"job": "j"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `rate(x{job=~"j", instance=~".*", s=~".*"}[1m])`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if _, err := Substitute(`x{a="$nosuch"}`, nil); err == nil {
+		t.Error("an unknown variable must be an error")
+	}
+}
