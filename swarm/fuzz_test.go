@@ -630,7 +630,8 @@ func checkTasks(t *testing.T, ts *swarm.Tasks) []flatTask {
 }
 
 // previous are bodies a reused decoder and task list read before the
-// input: a list with other IDs, and a body cut short (an error midway).
+// input: a list with other IDs, and a body cut short (an error midway); the
+// input itself is read twice too.
 var previous = []string{
 	`[{"ServiceID":"p1","NodeID":"pn1","DesiredState":"running","Status":{"State":"running"}},` +
 		`{"ServiceID":"p2","NodeID":"pn2"},{"ServiceID":"p3","NodeID":"pn1"},{"ServiceID":"p1"}]`,
@@ -660,7 +661,7 @@ func FuzzDecodeTasks(f *testing.F) {
 
 		// A decoder and a list reused across reads, as the reader reuses
 		// them, give a fresh decoder's answer.
-		for _, prev := range previous {
+		for _, prev := range append(previous, string(data)) {
 			var reused swarm.TasksDecoder
 			var rts swarm.Tasks
 			_ = reused.Decode(strings.NewReader(prev), &rts)
