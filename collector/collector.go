@@ -25,10 +25,10 @@ import (
 
 // Subcollector emits one family of per-object series from a report.
 type Subcollector interface {
-	// Update sends the collector's metrics. It returns ErrNoData when the
+	// Update emits the collector's metrics. It returns ErrNoData when the
 	// report lacks what the collector needs (the swarm could not be read,
 	// or it has no leader).
-	Update(r *report.Report, ch chan<- prometheus.Metric) error
+	Update(r *report.Report, out *emitter) error
 }
 
 // ErrNoData says that a collector had nothing to report on.
@@ -177,33 +177,35 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 	if r == nil {
 		r = s.e.Report(s.ctx)
 	}
-	collectCluster(r, ch)
-	for _, c := range s.e.collectors {
+	s.e.emit(r, &emitter{ch: ch})
+}
+
+// emit emits every series of a report: the cluster's, then each enabled
+// sub-collector's with its duration and success.
+func (e *Exporter) emit(r *report.Report, out *emitter) {
+	collectCluster(r, out)
+	for _, c := range e.collectors {
 		start := time.Now()
-		err := c.c.Update(r, ch)
+		err := c.c.Update(r, out)
 		success := 1.0
 		if err != nil {
 			success = 0
 		}
-		ch <- prometheus.MustNewConstMetric(scrapeDurationDesc, prometheus.GaugeValue, time.Since(start).Seconds(), c.name)
-		ch <- prometheus.MustNewConstMetric(scrapeSuccessDesc, prometheus.GaugeValue, success, c.name)
+		out.gauge(scrapeDurationFamily, time.Since(start).Seconds(), c.name)
+		out.gauge(scrapeSuccessFamily, success, c.name)
 	}
 }
 
 var (
-	scrapeDurationDesc = prometheus.NewDesc(
+	scrapeDurationFamily = newFamily(
 		"swarm_exporter_scrape_collector_duration_seconds",
 		"Time a sub-collector took to emit its metrics in this scrape (the shared read of the swarm is not included).",
-		[]string{"collector"}, nil)
-	scrapeSuccessDesc = prometheus.NewDesc(
+		"collector")
+	scrapeSuccessFamily = newFamily(
 		"swarm_exporter_scrape_collector_success",
 		"1 when a sub-collector had cluster state to report on in this scrape, 0 otherwise.",
-		[]string{"collector"}, nil)
+		"collector")
 )
-
-func gauge(desc *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
-	return prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
-}
 
 func boolValue(b bool) float64 {
 	if b {

@@ -1,14 +1,20 @@
 package collector
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
+	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 // HandlerOpts configures the /metrics handler.
@@ -23,13 +29,31 @@ type HandlerOpts struct {
 	Gatherer prometheus.Gatherer
 }
 
-// Handler serves /metrics. Each request gets a fresh registry holding one
-// scrape, bounded by a deadline taken from Prometheus's
-// X-Prometheus-Scrape-Timeout-Seconds header, as mysqld_exporter does.
+// Handler serves /metrics. Each request reads the swarm once, bounded by a
+// deadline taken from Prometheus's X-Prometheus-Scrape-Timeout-Seconds
+// header, as mysqld_exporter does.
+//
+// The text format, plain or gzip-compressed (what Prometheus asks for
+// unless told to scrape protobuf), is written by the text writer
+// (exposition.go). Any other answer (protobuf, another encoding, a name[]
+// filter) comes from the client library's handler with a fresh registry
+// holding the scrape.
 func (e *Exporter) Handler(opts HandlerOpts) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), ScrapeTimeout(r, opts.MaxTimeout, opts.TimeoutOffset))
 		defer cancel()
+		// The client library's handler, asked with no metrics, answers with
+		// the headers it would answer this request with: format and
+		// encoding are negotiated exactly as it does.
+		neg := &headerRecorder{h: http.Header{}}
+		negotiator.ServeHTTP(neg, r)
+		format := expfmt.Format(neg.h.Get("Content-Type"))
+		encoding := neg.h.Get("Content-Encoding")
+		if format.FormatType() == expfmt.TypeTextPlain && (encoding == "" || encoding == "gzip") &&
+			(r.URL == nil || !r.URL.Query().Has("name[]")) {
+			e.serveText(ctx, w, neg.h, format, opts.Gatherer)
+			return
+		}
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(e.Scrape(ctx))
 		promhttp.HandlerFor(prometheus.Gatherers{opts.Gatherer, reg}, promhttp.HandlerOpts{
@@ -37,6 +61,56 @@ func (e *Exporter) Handler(opts HandlerOpts) http.Handler {
 			ErrorHandling: promhttp.ContinueOnError,
 		}).ServeHTTP(w, r)
 	})
+}
+
+// negotiator is the client library's handler with nothing to serve (see
+// Handler).
+var negotiator = promhttp.HandlerFor(prometheus.Gatherers{}, promhttp.HandlerOpts{})
+
+var (
+	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+	bufWriters  = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+)
+
+// serveText answers in the text format with the negotiated headers. Like
+// the client library's handler with prometheus.Gatherers{own, registry},
+// it gathers the exporter's own metrics before it reads the swarm, and
+// logs and goes on when that fails.
+func (e *Exporter) serveText(ctx context.Context, w http.ResponseWriter, headers http.Header, format expfmt.Format, own prometheus.Gatherer) {
+	var mfs []*dto.MetricFamily
+	if own != nil {
+		var err error
+		if mfs, err = own.Gather(); err != nil {
+			errorLogger{e}.Println("error gathering metrics:", err)
+		}
+	}
+	t := textScrapes.Get().(*textScrape)
+	defer t.release()
+	e.emit(e.Report(ctx), &emitter{text: t})
+
+	for k, v := range headers {
+		w.Header()[k] = v
+	}
+	var out io.Writer = w
+	if headers.Get("Content-Encoding") == "gzip" {
+		gz := gzipWriters.Get().(*gzip.Writer)
+		gz.Reset(w)
+		defer func() {
+			gz.Close()
+			gz.Reset(nil)
+			gzipWriters.Put(gz)
+		}()
+		out = gz
+	}
+	bw := bufWriters.Get().(*bufio.Writer)
+	bw.Reset(out)
+	defer func() {
+		bw.Reset(nil)
+		bufWriters.Put(bw)
+	}()
+	if err := t.write(bw, mfs, expfmt.NewEncoder(bw, format)); err != nil {
+		errorLogger{e}.Println("error encoding and sending metric family:", err)
+	}
 }
 
 // ScrapeTimeout returns how long a scrape may take: Prometheus's scrape

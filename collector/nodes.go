@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/swarm-exporter/swarm_exporter/report"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
@@ -13,45 +11,45 @@ func init() {
 }
 
 var (
-	nodeInfoDesc = prometheus.NewDesc("docker_swarm_node_info",
+	nodeInfoFamily = newFamily("docker_swarm_node_info",
 		"A swarm node and its static properties; always 1.",
-		[]string{"node_id", "hostname", "role", "engine_version", "address", "os", "architecture"}, nil)
-	nodeStateDesc = prometheus.NewDesc("docker_swarm_node_state",
+		"node_id", "hostname", "role", "engine_version", "address", "os", "architecture")
+	nodeStateFamily = newFamily("docker_swarm_node_state",
 		"A node's state, one series per state (ready, down, unknown, disconnected) with the current one at 1.",
-		[]string{"node_id", "hostname", "state"}, nil)
-	nodeAvailabilityDesc = prometheus.NewDesc("docker_swarm_node_availability",
+		"node_id", "hostname", "state")
+	nodeAvailabilityFamily = newFamily("docker_swarm_node_availability",
 		"A node's availability, one series per availability (active, pause, drain) with the current one at 1.",
-		[]string{"node_id", "hostname", "availability"}, nil)
-	nodeReachabilityDesc = prometheus.NewDesc("docker_swarm_node_manager_reachability",
+		"node_id", "hostname", "availability")
+	nodeReachabilityFamily = newFamily("docker_swarm_node_manager_reachability",
 		"A manager's reachability, one series per value (reachable, unreachable, unknown) with the current one at 1.",
-		[]string{"node_id", "hostname", "reachability"}, nil)
-	nodeLeaderDesc = prometheus.NewDesc("docker_swarm_node_leader",
+		"node_id", "hostname", "reachability")
+	nodeLeaderFamily = newFamily("docker_swarm_node_leader",
 		"1 when the manager is the swarm's leader, 0 for the other managers.",
-		[]string{"node_id", "hostname"}, nil)
+		"node_id", "hostname")
 )
 
 type nodesCollector struct{}
 
-func (nodesCollector) Update(r *report.Report, ch chan<- prometheus.Metric) error {
+func (nodesCollector) Update(r *report.Report, out *emitter) error {
 	if !r.Up || r.NoLeader {
 		return ErrNoData
 	}
 	for i := range r.Nodes {
 		n := &r.Nodes[i]
-		ch <- gauge(nodeInfoDesc, 1, n.ID, n.Hostname, n.Role(), n.EngineVersion, n.Addr, n.OS, n.Architecture)
+		out.gauge(nodeInfoFamily, 1, n.ID, n.Hostname, n.Role(), n.EngineVersion, n.Addr, n.OS, n.Architecture)
 		for _, s := range swarm.NodeStates {
-			ch <- gauge(nodeStateDesc, boolValue(s == n.State), n.ID, n.Hostname, s.String())
+			out.gauge(nodeStateFamily, boolValue(s == n.State), n.ID, n.Hostname, s.String())
 		}
 		for _, a := range swarm.Availabilities {
-			ch <- gauge(nodeAvailabilityDesc, boolValue(a == n.Availability), n.ID, n.Hostname, a.String())
+			out.gauge(nodeAvailabilityFamily, boolValue(a == n.Availability), n.ID, n.Hostname, a.String())
 		}
 		if !n.Manager {
 			continue
 		}
 		for _, re := range swarm.Reachabilities {
-			ch <- gauge(nodeReachabilityDesc, boolValue(re == n.Reachability), n.ID, n.Hostname, re.String())
+			out.gauge(nodeReachabilityFamily, boolValue(re == n.Reachability), n.ID, n.Hostname, re.String())
 		}
-		ch <- gauge(nodeLeaderDesc, boolValue(n.Leader), n.ID, n.Hostname)
+		out.gauge(nodeLeaderFamily, boolValue(n.Leader), n.ID, n.Hostname)
 	}
 	return nil
 }

@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/swarm-exporter/swarm_exporter/report"
 )
 
@@ -12,50 +10,50 @@ func init() {
 }
 
 var (
-	serviceInfoDesc = prometheus.NewDesc("docker_swarm_service_info",
+	serviceInfoFamily = newFamily("docker_swarm_service_info",
 		"A swarm service and its static properties; always 1. The image is shown without its digest.",
-		[]string{"service_id", "service_name", "stack", "mode", "image"}, nil)
-	serviceDesiredDesc = prometheus.NewDesc("docker_swarm_service_replicas_desired",
+		"service_id", "service_name", "stack", "mode", "image")
+	serviceDesiredFamily = newFamily("docker_swarm_service_replicas_desired",
 		"Tasks a service should run: its replicas (replicated), its eligible nodes (global: not down, not drained, matching its constraints and platforms), or its completions (replicated job).",
-		[]string{"service_name", "stack", "mode"}, nil)
-	serviceRunningDesc = prometheus.NewDesc("docker_swarm_service_replicas_running",
+		"service_name", "stack", "mode")
+	serviceRunningFamily = newFamily("docker_swarm_service_replicas_running",
 		"Tasks of a service that are running and meant to run, on nodes that are not down (for global services: on eligible nodes).",
-		[]string{"service_name", "stack", "mode"}, nil)
-	serviceStatusDesc = prometheus.NewDesc("docker_swarm_service_status",
+		"service_name", "stack", "mode")
+	serviceStatusFamily = newFamily("docker_swarm_service_status",
 		"Status of a replicated or global service, one series per status with the current one at 1: ok (running == desired), warning (some but not all, or more than desired), ko (none running).",
-		[]string{"service_name", "stack", "status"}, nil)
-	serviceUpdateStateDesc = prometheus.NewDesc("docker_swarm_service_update_state",
+		"service_name", "stack", "status")
+	serviceUpdateStateFamily = newFamily("docker_swarm_service_update_state",
 		"State of a service's last update or rollback (updating, paused, completed, rollback_started, rollback_paused, rollback_completed); one series at 1, absent when the service was never updated.",
-		[]string{"service_name", "stack", "state"}, nil)
-	serviceUpdateStartedDesc = prometheus.NewDesc("docker_swarm_service_update_started_timestamp_seconds",
+		"service_name", "stack", "state")
+	serviceUpdateStartedFamily = newFamily("docker_swarm_service_update_started_timestamp_seconds",
 		"Unix time at which a service's last update or rollback started; absent when the service was never updated.",
-		[]string{"service_name", "stack"}, nil)
-	serviceCompletedDesc = prometheus.NewDesc("docker_swarm_service_tasks_completed",
+		"service_name", "stack")
+	serviceCompletedFamily = newFamily("docker_swarm_service_tasks_completed",
 		"Tasks of a job that have completed.",
-		[]string{"service_name", "stack", "mode"}, nil)
+		"service_name", "stack", "mode")
 )
 
 type servicesCollector struct{}
 
-func (servicesCollector) Update(r *report.Report, ch chan<- prometheus.Metric) error {
+func (servicesCollector) Update(r *report.Report, out *emitter) error {
 	if !r.ServicesKnown {
 		return ErrNoData
 	}
 	for i := range r.Services {
 		s := &r.Services[i]
 		mode := s.Mode.String()
-		ch <- gauge(serviceInfoDesc, 1, s.ID, s.Name, s.Stack, mode, s.Image)
-		ch <- gauge(serviceDesiredDesc, float64(s.Desired), s.Name, s.Stack, mode)
-		ch <- gauge(serviceRunningDesc, float64(s.Running), s.Name, s.Stack, mode)
+		out.gauge(serviceInfoFamily, 1, s.ID, s.Name, s.Stack, mode, s.Image)
+		out.gauge(serviceDesiredFamily, float64(s.Desired), s.Name, s.Stack, mode)
+		out.gauge(serviceRunningFamily, float64(s.Running), s.Name, s.Stack, mode)
 		if s.HasStatus() {
-			statusSet(ch, serviceStatusDesc, s.Status, s.Name, s.Stack)
+			statusSet(out, serviceStatusFamily, s.Status, s.Name, s.Stack)
 		} else {
-			ch <- gauge(serviceCompletedDesc, float64(s.Completed), s.Name, s.Stack, mode)
+			out.gauge(serviceCompletedFamily, float64(s.Completed), s.Name, s.Stack, mode)
 		}
 		if s.UpdateState != 0 {
-			ch <- gauge(serviceUpdateStateDesc, 1, s.Name, s.Stack, s.UpdateState.String())
+			out.gauge(serviceUpdateStateFamily, 1, s.Name, s.Stack, s.UpdateState.String())
 			if !s.UpdateStartedAt.IsZero() {
-				ch <- gauge(serviceUpdateStartedDesc, float64(s.UpdateStartedAt.UnixNano())/1e9, s.Name, s.Stack)
+				out.gauge(serviceUpdateStartedFamily, float64(s.UpdateStartedAt.UnixNano())/1e9, s.Name, s.Stack)
 			}
 		}
 	}

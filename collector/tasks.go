@@ -1,8 +1,6 @@
 package collector
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/swarm-exporter/swarm_exporter/report"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
@@ -12,13 +10,13 @@ func init() {
 		func() Subcollector { return tasksCollector{} })
 }
 
-var serviceTasksDesc = prometheus.NewDesc("docker_swarm_service_tasks",
+var serviceTasksFamily = newFamily("docker_swarm_service_tasks",
 	"Current tasks of a service (desired state running, ready or complete) by state; only the states that occur are emitted, so a pending, rejected or failed series says why a service is not running.",
-	[]string{"service_name", "stack", "state"}, nil)
+	"service_name", "stack", "state")
 
 type tasksCollector struct{}
 
-func (tasksCollector) Update(r *report.Report, ch chan<- prometheus.Metric) error {
+func (tasksCollector) Update(r *report.Report, out *emitter) error {
 	if !r.ServicesKnown {
 		return ErrNoData
 	}
@@ -26,7 +24,7 @@ func (tasksCollector) Update(r *report.Report, ch chan<- prometheus.Metric) erro
 		s := &r.Services[i]
 		for st, n := range s.Tasks {
 			if n > 0 {
-				ch <- gauge(serviceTasksDesc, float64(n), s.Name, s.Stack, swarm.TaskState(st).String())
+				out.gauge(serviceTasksFamily, float64(n), s.Name, s.Stack, swarm.TaskState(st).String())
 			}
 		}
 	}
