@@ -67,8 +67,15 @@ func (e *Exporter) Handler(opts HandlerOpts) http.Handler {
 // Handler).
 var negotiator = promhttp.HandlerFor(prometheus.Gatherers{}, promhttp.HandlerOpts{})
 
+// gzipWriters compress at gzip.BestSpeed, not at the default level the
+// client library uses: on a large swarm's exposition, which repeats its
+// label names and values line after line, it is five times faster for 3%
+// more bytes (docs/benchmarks.md).
 var (
-	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+	gzipWriters = sync.Pool{New: func() any {
+		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+		return w
+	}}
 	bufWriters  = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 )
 
