@@ -5,6 +5,7 @@
 package alerts_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -390,5 +391,78 @@ func TestShortenedCopy(t *testing.T) {
 		if strings.HasSuffix(d, "=1m") || strings.HasSuffix(d, "=5m") {
 			t.Errorf("duration not shortened: %s", d)
 		}
+	}
+}
+
+// The inhibit rules of alerts/alertmanager.yml, on a real Alertmanager:
+// a quorum loss mutes the node and service alerts of the same swarm, and
+// of that swarm only.
+func TestAlertmanagerInhibitions(t *testing.T) {
+	am := monitoring.StartAlertmanager(t, monitoring.Path("alerts", "alertmanager.yml"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alert := func(name, severity string, labels ...string) monitoring.AMAlert {
+		l := map[string]string{"alertname": name, "severity": severity, "job": "swarm_exporter"}
+		for i := 0; i+1 < len(labels); i += 2 {
+			l[labels[i]] = labels[i+1]
+		}
+		return monitoring.AMAlert{Labels: l, StartsAt: time.Now().Add(-time.Minute)}
+	}
+	sent := []monitoring.AMAlert{
+		alert("SwarmQuorumLost", "critical", "cluster", "prod"),
+		alert("SwarmNoLeader", "critical", "cluster", "prod"),
+		alert("SwarmClusterStatusKO", "critical", "cluster", "prod"),
+		alert("SwarmNodeDown", "warning", "cluster", "prod", "node_id", "n1", "hostname", "w1"),
+		alert("SwarmServiceDown", "critical", "cluster", "prod", "service_name", "web"),
+		alert("SwarmServiceTasksRejected", "warning", "cluster", "prod", "service_name", "web"),
+		alert("SwarmNodeDown", "warning", "cluster", "staging", "node_id", "n2", "hostname", "w2"),
+		alert("SwarmServiceDown", "critical", "cluster", "staging", "service_name", "api"),
+		alert("SwarmServiceTasksRejected", "warning", "cluster", "staging", "service_name", "api"),
+		alert("SwarmServiceTasksPending", "warning", "cluster", "staging", "service_name", "db"),
+		alert("SwarmExporterCannotRead", "warning", "cluster", "staging", "instance", "m1:9675"),
+	}
+	if err := am.Post(ctx, sent...); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{ // alertname/cluster/object -> inhibited
+		"SwarmQuorumLost/prod/":                 false,
+		"SwarmNoLeader/prod/":                   false,
+		"SwarmClusterStatusKO/prod/":            true,
+		"SwarmNodeDown/prod/w1":                 true,
+		"SwarmServiceDown/prod/web":             true,
+		"SwarmServiceTasksRejected/prod/web":    true,
+		"SwarmNodeDown/staging/w2":              false,
+		"SwarmServiceDown/staging/api":          false,
+		"SwarmServiceTasksRejected/staging/api": true,
+		"SwarmServiceTasksPending/staging/db":   false,
+		"SwarmExporterCannotRead/staging/":      false,
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := am.Alerts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var problems []string
+		seen := 0
+		for _, a := range got {
+			key := a.Labels["alertname"] + "/" + a.Labels["cluster"] + "/" + a.Labels["hostname"] + a.Labels["service_name"]
+			w, ok := want[key]
+			if !ok {
+				continue
+			}
+			seen++
+			inhibited := a.Status != nil && len(a.Status.InhibitedBy) > 0
+			if inhibited != w {
+				problems = append(problems, fmt.Sprintf("%s: inhibited %v, want %v", key, inhibited, w))
+			}
+		}
+		if seen == len(want) && len(problems) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Alertmanager holds %d of %d alerts; %s", seen, len(want), strings.Join(problems, "; "))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
