@@ -466,3 +466,90 @@ func TestAlertmanagerInhibitions(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// The shipped configuration (a copy of alerts/prometheus.yml with the
+// rules, durations shortened) on a real Prometheus scraping three real
+// exporters that read a captured swarm: the expected alerts fire, once
+// each, with their templates rendered from real series.
+func TestAlertsOnCapturedSwarms(t *testing.T) {
+	monitoring.Tool(t, "prometheus")
+	bin := monitoring.BuildExporter(t)
+	cases := []struct {
+		scenario string
+		want     []string // alertname/object, firing
+	}{
+		// zero is scaled to 0 replicas: KO unless --health.allow-zero-replicas.
+		{"healthy-3m2w", []string{"SwarmServiceDown/zero"}},
+		{"quorum-lost", []string{"SwarmClusterStatusKO/", "SwarmNoLeader/", "SwarmQuorumLost/"}},
+		{"missing-image", []string{"SwarmServiceDegraded/partial", "SwarmServiceDown/ghost", "SwarmServiceTasksRejected/ghost", "SwarmServiceTasksRejected/partial"}},
+		{"locked", []string{"SwarmExporterCannotRead/", "SwarmExporterCannotRead/", "SwarmExporterCannotRead/", "SwarmExporterDown/"}},
+	}
+	for _, c := range cases {
+		t.Run(c.scenario, func(t *testing.T) {
+			t.Parallel()
+			fake := monitoring.FakeDocker(t, c.scenario)
+			var targets []string
+			for i := 0; i < 3; i++ {
+				targets = append(targets, monitoring.StartExporter(t, bin, fake.Host).Addr)
+			}
+			path, err := monitoring.WriteConfig(t.TempDir(), monitoring.ConfigOptions{
+				Targets: targets, ScrapeInterval: time.Second, EvaluationInterval: time.Second,
+				Durations: monitoring.Scale(0.02, time.Second),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prom := monitoring.StartPrometheus(t, path)
+			sort.Strings(c.want)
+			deadline := time.Now().Add(60 * time.Second)
+			var got []string
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				alerts, err := prom.Alerts(ctx)
+				cancel()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = got[:0]
+				for _, a := range alerts {
+					if a.State != "firing" {
+						continue
+					}
+					got = append(got, a.Labels["alertname"]+"/"+a.Labels["service_name"]+a.Labels["hostname"])
+					if testing.Verbose() {
+						t.Logf("%s: %s", a.Labels["alertname"], a.Annotations["description"])
+					}
+					for k, v := range a.Annotations {
+						if strings.Contains(v, "<no value>") || strings.Contains(v, "error executing") || strings.TrimSpace(v) == "" {
+							t.Errorf("%s: annotation %s did not render: %q", a.Labels["alertname"], k, v)
+						}
+					}
+				}
+				sort.Strings(got)
+				if strings.Join(got, " ") == strings.Join(c.want, " ") {
+					// and it stays so: nothing else fires later
+					time.Sleep(15 * time.Second)
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					alerts, err := prom.Alerts(ctx)
+					cancel()
+					if err != nil {
+						t.Fatal(err)
+					}
+					var later []string
+					for _, a := range alerts {
+						later = append(later, a.State+":"+a.Labels["alertname"]+"/"+a.Labels["service_name"]+a.Labels["hostname"])
+					}
+					sort.Strings(later)
+					if len(later) != len(c.want) {
+						t.Errorf("later, alerts are %v, want only %v firing", later, c.want)
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("firing alerts %v, want %v", got, c.want)
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -56,7 +56,7 @@ type apiResponse struct {
 }
 
 func (p *Prometheus) get(ctx context.Context, path string, params url.Values) (json.RawMessage, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.URL+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+path, nil)
 	if err != nil {
 		return nil, err
 	}
