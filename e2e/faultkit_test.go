@@ -155,3 +155,71 @@ func faultMust(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// faultSeries is one expected series value.
+type faultSeries struct {
+	want   float64
+	name   string
+	labels []string
+}
+
+// faultExpect checks series values of one scrape.
+func faultExpect(t *testing.T, m Metrics, want []faultSeries) {
+	t.Helper()
+	for _, c := range want {
+		if !m.Is(c.want, c.name, c.labels...) {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, faultValue(m, c.name, c.labels...), c.want)
+		}
+	}
+}
+
+// faultTick starts a scrape every opts.Every whether the previous ones
+// have answered or not (they overlap while the daemon hangs), and passes
+// the answers to visit as they arrive, until visit returns true; it fails
+// the test after opts.Timeout. At is when the scrape started, since the
+// first one. Scrapes still in flight when it returns are left to finish
+// on their own; their answers are dropped.
+func faultTick(t *testing.T, e *Exporter, opts faultPollOpts, visit func(s faultScrape) bool) {
+	t.Helper()
+	start := time.Now()
+	results := make(chan faultScrape)
+	stop := make(chan struct{})
+	tick := time.NewTicker(opts.Every)
+	defer tick.Stop()
+	launch := func(n int) {
+		go func() {
+			at := time.Since(start)
+			m, took, err := e.Scrape(opts.ScrapeTimeout)
+			select {
+			case results <- faultScrape{M: m, Took: took, Err: err, At: at, N: n}:
+			case <-stop:
+			}
+		}()
+	}
+	defer close(stop)
+	n := 0
+	launch(n)
+	deadline := time.After(opts.Timeout)
+	var last faultScrape
+	for {
+		select {
+		case <-tick.C:
+			n++
+			launch(n)
+		case sc := <-results:
+			last = sc
+			if visit(sc) {
+				return
+			}
+			if t.Failed() {
+				t.FailNow()
+			}
+			if !e.Running() {
+				t.Fatalf("%s: the exporter exited:\n%s", opts.What, e.Logs())
+			}
+		case <-deadline:
+			t.Fatalf("after %v (%d scrapes): %s did not happen; last scrape error %v:\n%s",
+				opts.Timeout, n+1, opts.What, last.Err, last.M.Summary())
+		}
+	}
+}
