@@ -21,13 +21,15 @@ func fixture(t testing.TB, scenario, endpoint string) []byte {
 
 func scenarios(t testing.TB) []string {
 	t.Helper()
-	dirs, err := filepath.Glob(filepath.Join("..", "testdata", "docker", "*"))
+	// A scenario is a directory with an /info answer (testdata/docker also
+	// holds a README).
+	dirs, err := filepath.Glob(filepath.Join("..", "testdata", "docker", "*", "info.json"))
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no fixtures: %v", err)
 	}
 	var out []string
 	for _, d := range dirs {
-		out = append(out, filepath.Base(d))
+		out = append(out, filepath.Base(filepath.Dir(d)))
 	}
 	return out
 }
