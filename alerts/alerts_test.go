@@ -355,7 +355,7 @@ func TestPrometheusConfig(t *testing.T) {
 		t.Errorf("alerts/prometheus.yml does not load the %d rule files:\n%s", len(files), out)
 	}
 	b, _ := os.ReadFile(monitoring.Path("alerts", "prometheus.yml"))
-	for _, want := range []string{"dns_sd_configs", "tasks.swarm_exporter", "job_name: swarm_exporter", "alertmanagers"} {
+	for _, want := range []string{"dns_sd_configs", "tasks.swarm-exporter", "job_name: swarm_exporter", "alertmanagers"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("alerts/prometheus.yml lacks %s", want)
 		}
