@@ -102,8 +102,8 @@ func faultUnreadable(t *testing.T, e *Exporter, reason string, advice ...string)
 	lines := faultLogLines(e, `msg="cannot read the swarm"`)
 	errorLines := faultLogLines(e, "level=error")
 	if len(lines) != 1 || len(errorLines) != 1 {
-		t.Fatalf("after %d scrapes: %d lines say the swarm cannot be read and %d error lines, want 1 of each:\n%s",
-			scrapes+1, len(lines), len(errorLines), e.Logs())
+		t.Fatalf("after the read at start and %d scrapes: %d lines say the swarm cannot be read and %d error lines, want 1 of each:\n%s",
+			scrapes, len(lines), len(errorLines), e.Logs())
 	}
 	line := lines[0]
 	t.Logf("the log line: %s", line)
