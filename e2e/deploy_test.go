@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -43,7 +44,8 @@ type ExporterStack struct {
 	// /var/run/docker.sock on a manager.
 	GID string
 
-	env []string // of every docker CLI run: DOCKER_CONFIG, the stack variables
+	env        []string // of every docker CLI run: DOCKER_CONFIG, the stack variables
+	probeBuilt bool
 }
 
 // StackOptions are the knobs of DeployExporterStack.
@@ -475,6 +477,25 @@ func stackCheckInstances(t *testing.T, st *ExporterStack) {
 	}
 	t.Logf("%d instances agree; cluster view of %d series; leader %s", len(ms), len(strings.Split(stackClusterView(ms[0]), "\n")), leader.Name)
 
+	// deploy/monitoring.yml's Prometheus finds the instances by the swarm's
+	// DNS on the stack's overlay network (deploy/prometheus.yml): every
+	// instance must answer there, once.
+	name := stackPrometheusTarget(t)
+	scrapes, resolved := stackProbeOverlay(t, st, managers[0], name, "tasks."+st.Service)
+	t.Logf("on the overlay network: %s resolves to %v, tasks.%s to %v; scrapes: %v", name, resolved[name], st.Service, resolved["tasks."+st.Service], scrapes)
+	var hosts, wantHosts []string
+	for _, h := range scrapes {
+		hosts = append(hosts, h)
+	}
+	for _, m := range managers {
+		wantHosts = append(wantHosts, m.Hostname)
+	}
+	sort.Strings(hosts)
+	if fmt.Sprint(hosts) != fmt.Sprint(wantHosts) {
+		t.Errorf("scraping every address of %s on the overlay network %s_monitoring (deploy/prometheus.yml's target) reached %v, want one instance per manager %v",
+			name, StackName, scrapes, wantHosts)
+	}
+
 	// The image runs as the Dockerfile says: non-root, the socket's group
 	// added by the stack file.
 	out, err := st.Docker(context.Background(), "image", "inspect", "--format", "{{json .Config}}", StackImage)
@@ -495,6 +516,141 @@ func stackCheckInstances(t *testing.T, st *ExporterStack) {
 	if spec != "65532:"+st.GID {
 		t.Errorf("service user %q, want 65532:%s", spec, st.GID)
 	}
+}
+
+// stackProbeSource is a one-shot program run as a container on the stack's
+// overlay network, where deploy/prometheus.yml's Prometheus runs: it
+// resolves the names given as arguments (DNS of the swarm), scrapes
+// :9675/metrics on every address of the first one and prints one line per
+// address: "scrape IP HOSTNAME" (HOSTNAME from docker_swarm_local_node_info)
+// or "error IP …", and "resolve NAME IP…" per name.
+const stackProbeSource = `package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+func main() {
+	hostRE := regexp.MustCompile("docker_swarm_local_node_info\\{[^}]*hostname=\"([^\"]*)\"")
+	client := &http.Client{Timeout: 5 * time.Second}
+	for i, name := range os.Args[1:] {
+		var ips []string
+		for try := 0; try < 20; try++ {
+			ips, _ = net.LookupHost(name)
+			if len(ips) > 0 {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		sort.Strings(ips)
+		fmt.Printf("resolve %s %s\n", name, strings.Join(ips, " "))
+		if i > 0 {
+			continue
+		}
+		for _, ip := range ips {
+			resp, err := client.Get("http://" + net.JoinHostPort(ip, "9675") + "/metrics")
+			if err != nil {
+				fmt.Printf("error %s %v\n", ip, err)
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			m := hostRE.FindSubmatch(b)
+			if resp.StatusCode != 200 || m == nil {
+				fmt.Printf("error %s HTTP %d, no docker_swarm_local_node_info\n", ip, resp.StatusCode)
+				continue
+			}
+			fmt.Printf("scrape %s %s\n", ip, m[1])
+		}
+	}
+}
+`
+
+// stackPrometheusTarget returns the DNS name deploy/prometheus.yml's
+// swarm_exporter job resolves (dns_sd_configs names).
+func stackPrometheusTarget(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../deploy/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^\s*- names: \['([^']+)'\]`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("deploy/prometheus.yml: no dns_sd_configs names found")
+	}
+	return string(m[1])
+}
+
+// stackProbeImage is the tag of the probe's image.
+const stackProbeImage = "swarm_exporter_probe:e2e"
+
+// stackBuildProbe builds the probe (standard library only) and its image
+// FROM scratch, loaded on every node.
+func stackBuildProbe(t *testing.T, s *swarmtest.Swarm) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"go.mod":     "module probe\n\ngo 1.22\n",
+		"main.go":    stackProbeSource,
+		"Dockerfile": "FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, swarmtest.GoTool(), "build", "-trimpath", "-ldflags=-s -w", "-o", "probe", ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=mod", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the overlay probe: %v\n%s", err, out)
+	}
+	if err := s.BuildImage(ctx, dir, stackProbeImage); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stackProbeOverlay runs the probe in a container attached to the stack's
+// overlay network on node n and returns, per address of names[0], the
+// hostname its instance reported ("error: …" when it did not answer), and
+// the addresses of every name.
+func stackProbeOverlay(t *testing.T, st *ExporterStack, n *swarmtest.Node, names ...string) (scrapes map[string]string, resolved map[string][]string) {
+	t.Helper()
+	if !st.probeBuilt {
+		stackBuildProbe(t, st.Swarm)
+		st.probeBuilt = true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, swarmtest.DockerCLIPath, append([]string{"-H", n.Host(), "run", "--rm",
+		"--network", st.Name + "_monitoring", stackProbeImage}, names...)...)
+	cmd.Env = st.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the overlay probe on %s: %v\n%s", n.Name, err, out)
+	}
+	scrapes, resolved = map[string]string{}, map[string][]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 3 && f[0] == "scrape":
+			scrapes[f[1]] = f[2]
+		case len(f) >= 2 && f[0] == "error":
+			scrapes[f[1]] = "error: " + strings.Join(f[2:], " ")
+		case len(f) >= 2 && f[0] == "resolve":
+			resolved[f[1]] = f[2:]
+		}
+	}
+	return scrapes, resolved
 }
 
 // stackFamily renders one family for failure messages.

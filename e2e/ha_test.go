@@ -139,6 +139,20 @@ func stackCheckHA(t *testing.T, st *ExporterStack) {
 		resp.Body.Close()
 		t.Errorf("the crashed node's instance still answers: HTTP %d", resp.StatusCode)
 	}
+	// On the overlay network, where the stack's Prometheus resolves the
+	// instances, both survivors answer.
+	name := stackPrometheusTarget(t)
+	scrapes, resolved := stackProbeOverlay(t, st, survivors[0], name)
+	t.Logf("after the crash, on the overlay network: %s resolves to %v; scrapes: %v", name, resolved[name], scrapes)
+	for _, n := range survivors {
+		found := false
+		for _, h := range scrapes {
+			found = found || h == n.Hostname
+		}
+		if !found {
+			t.Errorf("after the crash, the instance on %s is not reachable at %s on the overlay network: %v", n.Name, name, scrapes)
+		}
+	}
 
 	// The node comes back: so does its instance, reporting itself, and all
 	// three agree on a healthy cluster again.
