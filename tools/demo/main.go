@@ -43,12 +43,16 @@ func main() {
 	}
 
 	log.Printf("no swarm manager here: starting a demo swarm of 3 managers and 2 workers (about 30 s)")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	s, err := swarmtest.Start(ctx, swarmtest.Options{Prefix: "swd", Subnet: "10.214.0.0/24", Logf: log.Printf})
-	cancel()
+	s, err := startSwarm(sig)
 	if err != nil {
 		log.Fatal(err)
 	}
+	// The harness tears its swarms down on SIGINT/SIGTERM by itself and
+	// then ends the process with the signal, racing the demo's own,
+	// ordered stop (exporter first, then the swarm, exit 0). Take the
+	// signals over from it.
+	signal.Reset(syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	code := 0
 	if err := createServices(s); err != nil {
 		log.Print(err)
@@ -62,6 +66,26 @@ func main() {
 		code = 1
 	}
 	os.Exit(code)
+}
+
+// startSwarm boots the demo swarm. A signal while it boots, or while it
+// waits for another harness run to finish, cancels the start (the harness
+// then removes what it started); the signal is left in sig.
+func startSwarm(sig chan os.Signal) (*swarmtest.Swarm, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	started := make(chan struct{})
+	defer close(started)
+	go func() {
+		select {
+		case s := <-sig:
+			log.Printf("%v: cancelling the start", s)
+			cancel()
+			sig <- s
+		case <-started:
+		}
+	}()
+	return swarmtest.Start(ctx, swarmtest.Options{Prefix: "swd", Subnet: "10.214.0.0/24", Logf: log.Printf})
 }
 
 // localManager reports whether DOCKER_HOST (or the default socket) is a
@@ -99,6 +123,13 @@ func runExporter(binary, listen, host string, sig chan os.Signal) int {
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Its own process group: Ctrl-C reaches the demo, which stops the
+		// exporter itself, instead of ending the exporter behind its back.
+		Setpgid: true,
+		// And it never outlives the demo.
+		Pdeathsig: syscall.SIGTERM,
+	}
 	if err := cmd.Start(); err != nil {
 		log.Printf("starting %s: %v (build it with `make build`)", binary, err)
 		return 1
@@ -121,7 +152,12 @@ swarm_exporter is running.
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
-	case <-sig:
+	case s := <-sig:
+		// A second signal ends the demo at once; the next run, or
+		// `go run ./internal/swarmtest/cmd/swarmup -cleanup`, clears
+		// what it leaves.
+		signal.Reset(syscall.SIGINT, syscall.SIGTERM)
+		log.Printf("%v: stopping the exporter", s)
 		cmd.Process.Signal(syscall.SIGTERM)
 		<-done
 		return 0
