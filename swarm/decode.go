@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -143,102 +146,383 @@ func DecodeNodes(r io.Reader) ([]Node, error) {
 	return nodes, nil
 }
 
+// rawService is a service as its JSON says, before Docker's defaults.
 type rawService struct {
-	ID   string
-	Spec struct {
-		Name         string
-		Labels       map[string]string
-		TaskTemplate struct {
-			ContainerSpec *struct{ Image string }
-			Placement     *struct {
-				Constraints []string
-				Platforms   []struct{ Architecture, OS string }
-			}
-		}
-		Mode struct {
-			Replicated    *struct{ Replicas *uint64 }
-			Global        *struct{}
-			ReplicatedJob *struct{ MaxConcurrent, TotalCompletions *uint64 }
-			GlobalJob     *struct{}
-		}
-	}
-	UpdateStatus *struct {
-		State     string
-		StartedAt *time.Time
-	}
-	ServiceStatus *struct {
-		RunningTasks, DesiredTasks, CompletedTasks uint64
-	}
+	ID            string
+	Spec          serviceSpec
+	UpdateStatus  opt[updateStatus]
+	ServiceStatus opt[serviceStatus]
 }
+
+type serviceSpec struct {
+	Name         string
+	Stack        string // the StackLabel label
+	TaskTemplate taskTemplate
+	Mode         serviceMode
+}
+
+type taskTemplate struct {
+	ContainerSpec opt[struct{ Image string }]
+	Placement     opt[servicePlacement]
+}
+
+type servicePlacement struct {
+	Constraints []string
+	Platforms   []placement.Platform
+}
+
+type serviceMode struct {
+	Replicated    opt[struct{ Replicas opt[uint64] }]
+	Global        opt[struct{}]
+	ReplicatedJob opt[struct{ MaxConcurrent, TotalCompletions opt[uint64] }]
+	GlobalJob     opt[struct{}]
+}
+
+type updateStatus struct {
+	State     string
+	StartedAt opt[time.Time]
+}
+
+type serviceStatus struct {
+	RunningTasks, DesiredTasks, CompletedTasks uint64
+}
+
+// opt is a member that may be missing or null: what json v2 decodes into a
+// nil pointer, without allocating one per service.
+type opt[T any] struct {
+	ok bool
+	v  T
+}
+
+func (o *opt[T]) reset() { *o = opt[T]{} }
+func (o *opt[T]) set()   { o.ok = true } // a member that comes twice merges into the first
 
 // StackLabel is the label `docker stack deploy` puts on a stack's services.
 const StackLabel = "com.docker.stack.namespace"
 
-// DecodeServices decodes a /services?status=true response, one service at a time.
+// DecodeServices decodes a /services?status=true response, one service at a
+// time. It uses the scanner of the task list (see TasksDecoder): at
+// thousands of services, decoding them into structs with json v2 kept a
+// second core busy for most of the time the task list took.
 func DecodeServices(r io.Reader) ([]Service, error) {
-	var services []Service
-	err := decodeArray(r, func(dec *jsontext.Decoder) error {
-		var raw rawService
-		if err := json.UnmarshalDecode(dec, &raw, decodeOptions); err != nil {
-			return err
+	s := scanners.Get().(*scanner)
+	defer scanners.Put(s)
+	// The services are gathered in a reused list and copied once, rather
+	// than grown a quarter at a time in a new one.
+	list := serviceLists.Get().(*[]Service)
+	defer func() {
+		clear(*list)
+		*list = (*list)[:0]
+		serviceLists.Put(list)
+	}()
+	var raw rawService
+	err := s.list(r, func(b []byte, i int) (int, error) {
+		raw = rawService{}
+		next, err := s.service(b, i, &raw)
+		if err == nil {
+			*list = append(*list, raw.service())
 		}
-		spec := &raw.Spec
-		s := Service{
-			ID:    raw.ID,
-			Name:  spec.Name,
-			Stack: spec.Labels[StackLabel],
-		}
-		if cs := spec.TaskTemplate.ContainerSpec; cs != nil {
-			s.Image = stripDigest(cs.Image)
-		}
-		if p := spec.TaskTemplate.Placement; p != nil {
-			s.Constraints = p.Constraints
-			for _, pl := range p.Platforms {
-				s.Platforms = append(s.Platforms, placement.Platform{OS: pl.OS, Architecture: pl.Architecture})
-			}
-		}
-		m := &spec.Mode
-		switch {
-		case m.Global != nil:
-			s.Mode = Global
-		case m.ReplicatedJob != nil:
-			// Docker's defaults: one task at a time, as many completions
-			// as MaxConcurrent.
-			s.Mode = ReplicatedJob
-			s.MaxConcurrent = 1
-			if m.ReplicatedJob.MaxConcurrent != nil {
-				s.MaxConcurrent = *m.ReplicatedJob.MaxConcurrent
-			}
-			s.Replicas = s.MaxConcurrent
-			if m.ReplicatedJob.TotalCompletions != nil {
-				s.Replicas = *m.ReplicatedJob.TotalCompletions
-			}
-		case m.GlobalJob != nil:
-			s.Mode = GlobalJob
-		default:
-			// Replicated, also when the mode is missing: Docker's default.
-			s.Mode = Replicated
-			s.Replicas = 1
-			if m.Replicated != nil && m.Replicated.Replicas != nil {
-				s.Replicas = *m.Replicated.Replicas
-			}
-		}
-		if u := raw.UpdateStatus; u != nil {
-			s.UpdateState = parseUpdateState(u.State)
-			if u.StartedAt != nil {
-				s.UpdateStartedAt = *u.StartedAt
-			}
-		}
-		if st := raw.ServiceStatus; st != nil {
-			s.Reported = ReportedStatus{Running: st.RunningTasks, Desired: st.DesiredTasks, Completed: st.CompletedTasks}
-		}
-		services = append(services, s)
-		return nil
+		return next, err
 	})
 	if err != nil {
 		return nil, &DecodeError{Endpoint: "services", Err: err}
 	}
-	return services, nil
+	if len(*list) == 0 {
+		return nil, nil
+	}
+	return slices.Clone(*list), nil
+}
+
+var serviceLists = sync.Pool{New: func() any { return new([]Service) }}
+
+// service applies Docker's defaults.
+func (raw *rawService) service() Service {
+	spec := &raw.Spec
+	s := Service{
+		ID:    raw.ID,
+		Name:  spec.Name,
+		Stack: spec.Stack,
+	}
+	if cs := spec.TaskTemplate.ContainerSpec; cs.ok {
+		s.Image = stripDigest(cs.v.Image)
+	}
+	if p := spec.TaskTemplate.Placement; p.ok {
+		s.Constraints = p.v.Constraints
+		s.Platforms = p.v.Platforms
+	}
+	m := &spec.Mode
+	switch {
+	case m.Global.ok:
+		s.Mode = Global
+	case m.ReplicatedJob.ok:
+		// Docker's defaults: one task at a time, as many completions
+		// as MaxConcurrent.
+		s.Mode = ReplicatedJob
+		s.MaxConcurrent = 1
+		if j := &m.ReplicatedJob.v; j.MaxConcurrent.ok {
+			s.MaxConcurrent = j.MaxConcurrent.v
+		}
+		s.Replicas = s.MaxConcurrent
+		if j := &m.ReplicatedJob.v; j.TotalCompletions.ok {
+			s.Replicas = j.TotalCompletions.v
+		}
+	case m.GlobalJob.ok:
+		s.Mode = GlobalJob
+	default:
+		// Replicated, also when the mode is missing: Docker's default.
+		s.Mode = Replicated
+		s.Replicas = 1
+		if r := &m.Replicated; r.ok && r.v.Replicas.ok {
+			s.Replicas = r.v.Replicas.v
+		}
+	}
+	if u := &raw.UpdateStatus; u.ok {
+		s.UpdateState = parseUpdateState(u.v.State)
+		if u.v.StartedAt.ok {
+			s.UpdateStartedAt = u.v.StartedAt.v
+		}
+	}
+	if st := &raw.ServiceStatus; st.ok {
+		s.Reported = ReportedStatus{Running: st.v.RunningTasks, Desired: st.v.DesiredTasks, Completed: st.v.CompletedTasks}
+	}
+	return s
+}
+
+// The parsing of a service follows json v2's decoding into pointers and
+// structs: members it does not know are skipped, a value of the wrong type
+// is an error, null sets a value to its zero value (nil for a pointer), and
+// a member that comes twice merges into the object of the first and
+// replaces anything else.
+
+func (s *scanner) service(b []byte, i int, raw *rawService) (int, error) {
+	return s.object(b, i, func() { *raw = rawService{} }, nil, func(key, b []byte, i int) (int, error) {
+		switch string(key) {
+		case "ID":
+			return s.text(b, i, &raw.ID)
+		case "Spec":
+			return s.serviceSpec(b, i, &raw.Spec)
+		case "UpdateStatus":
+			u := &raw.UpdateStatus
+			return s.object(b, i, u.reset, u.set, func(key, b []byte, i int) (int, error) {
+				switch string(key) {
+				case "State":
+					return s.text(b, i, &u.v.State)
+				case "StartedAt":
+					return s.time(b, i, &u.v.StartedAt)
+				}
+				return s.skip(b, i)
+			})
+		case "ServiceStatus":
+			st := &raw.ServiceStatus
+			return s.object(b, i, st.reset, st.set, func(key, b []byte, i int) (int, error) {
+				switch string(key) {
+				case "RunningTasks":
+					return s.uint(b, i, &st.v.RunningTasks)
+				case "DesiredTasks":
+					return s.uint(b, i, &st.v.DesiredTasks)
+				case "CompletedTasks":
+					return s.uint(b, i, &st.v.CompletedTasks)
+				}
+				return s.skip(b, i)
+			})
+		}
+		return s.skip(b, i)
+	})
+}
+
+func (s *scanner) serviceSpec(b []byte, i int, spec *serviceSpec) (int, error) {
+	return s.object(b, i, func() { *spec = serviceSpec{} }, nil, func(key, b []byte, i int) (int, error) {
+		switch string(key) {
+		case "Name":
+			return s.text(b, i, &spec.Name)
+		case "Labels":
+			// A map of strings, of which one is kept.
+			return s.object(b, i, func() { spec.Stack = "" }, nil, func(key, b []byte, i int) (int, error) {
+				if string(key) == StackLabel {
+					return s.text(b, i, &spec.Stack)
+				}
+				_, next, err := s.str(b, i)
+				return next, err
+			})
+		case "TaskTemplate":
+			return s.taskTemplate(b, i, &spec.TaskTemplate)
+		case "Mode":
+			return s.serviceMode(b, i, &spec.Mode)
+		}
+		return s.skip(b, i)
+	})
+}
+
+func (s *scanner) taskTemplate(b []byte, i int, tt *taskTemplate) (int, error) {
+	return s.object(b, i, func() { *tt = taskTemplate{} }, nil, func(key, b []byte, i int) (int, error) {
+		switch string(key) {
+		case "ContainerSpec":
+			cs := &tt.ContainerSpec
+			return s.object(b, i, cs.reset, cs.set, func(key, b []byte, i int) (int, error) {
+				if string(key) == "Image" {
+					return s.text(b, i, &cs.v.Image)
+				}
+				return s.skip(b, i)
+			})
+		case "Placement":
+			p := &tt.Placement
+			return s.object(b, i, p.reset, p.set, func(key, b []byte, i int) (int, error) {
+				switch string(key) {
+				case "Constraints":
+					c := &p.v.Constraints
+					return s.array(b, i, func() { *c = nil }, func() { *c = []string{} }, func(b []byte, i int) (int, error) {
+						*c = append(*c, "")
+						return s.text(b, i, &(*c)[len(*c)-1])
+					})
+				case "Platforms":
+					pl := &p.v.Platforms
+					return s.array(b, i, func() { *pl = nil }, func() { *pl = []placement.Platform{} }, func(b []byte, i int) (int, error) {
+						*pl = append(*pl, placement.Platform{})
+						e := &(*pl)[len(*pl)-1]
+						return s.object(b, i, nil, nil, func(key, b []byte, i int) (int, error) {
+							switch string(key) {
+							case "OS":
+								return s.text(b, i, &e.OS)
+							case "Architecture":
+								return s.text(b, i, &e.Architecture)
+							}
+							return s.skip(b, i)
+						})
+					})
+				}
+				return s.skip(b, i)
+			})
+		}
+		return s.skip(b, i)
+	})
+}
+
+func (s *scanner) serviceMode(b []byte, i int, m *serviceMode) (int, error) {
+	return s.object(b, i, func() { *m = serviceMode{} }, nil, func(key, b []byte, i int) (int, error) {
+		switch string(key) {
+		case "Replicated":
+			r := &m.Replicated
+			return s.object(b, i, r.reset, r.set, func(key, b []byte, i int) (int, error) {
+				if string(key) == "Replicas" {
+					return s.optUint(b, i, &r.v.Replicas)
+				}
+				return s.skip(b, i)
+			})
+		case "ReplicatedJob":
+			j := &m.ReplicatedJob
+			return s.object(b, i, j.reset, j.set, func(key, b []byte, i int) (int, error) {
+				switch string(key) {
+				case "MaxConcurrent":
+					return s.optUint(b, i, &j.v.MaxConcurrent)
+				case "TotalCompletions":
+					return s.optUint(b, i, &j.v.TotalCompletions)
+				}
+				return s.skip(b, i)
+			})
+		case "Global":
+			return s.object(b, i, m.Global.reset, m.Global.set, s.skipMember)
+		case "GlobalJob":
+			return s.object(b, i, m.GlobalJob.reset, m.GlobalJob.set, s.skipMember)
+		}
+		return s.skip(b, i)
+	})
+}
+
+func (s *scanner) skipMember(_, b []byte, i int) (int, error) { return s.skip(b, i) }
+
+// text parses a string or null at b[i] into *dst. Plain printable ASCII,
+// nearly every string Docker sends, is copied as it is; anything else is
+// handed to json v2, so that escapes, invalid UTF-8 and control characters
+// are treated as it treats them.
+func (s *scanner) text(b []byte, i int, dst *string) (int, error) {
+	switch {
+	case i >= len(b):
+		return i, s.more()
+	case b[i] == 'n':
+		*dst = ""
+		return s.literal(b, i)
+	case b[i] != '"':
+		return i, s.wrongTypeAt(b, i, "a string")
+	}
+	end, escaped, err := s.stringEnd(b, i)
+	if err != nil {
+		return end, err
+	}
+	if v := b[i+1 : end-1]; !escaped && printableASCII(v) {
+		*dst = string(v)
+		return end, nil
+	}
+	var v string
+	err = json.Unmarshal(b[i:end], &v, decodeOptions)
+	*dst = v
+	return end, err
+}
+
+func printableASCII(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// uint parses a number or null (0) at b[i] into *dst: an integer in the
+// range of uint64, as json v2 requires.
+func (s *scanner) uint(b []byte, i int, dst *uint64) (int, error) {
+	switch {
+	case i >= len(b):
+		return i, s.more()
+	case b[i] == 'n':
+		*dst = 0
+		return s.literal(b, i)
+	case b[i] != '-' && (b[i] < '0' || b[i] > '9'):
+		return i, s.wrongTypeAt(b, i, "a number")
+	}
+	end, err := s.number(b, i)
+	if err != nil {
+		return end, err
+	}
+	var n uint64
+	for _, c := range b[i:end] {
+		d := uint64(c - '0')
+		if d > 9 || n > (math.MaxUint64-d)/10 {
+			return end, fmt.Errorf("%w at offset %d: %s is not an unsigned 64-bit integer", errWrongType, s.off+int64(i), b[i:end])
+		}
+		n = n*10 + d
+	}
+	*dst = n
+	return end, nil
+}
+
+// optUint parses a number or null (missing) at b[i] into *dst.
+func (s *scanner) optUint(b []byte, i int, dst *opt[uint64]) (int, error) {
+	if i < len(b) && b[i] == 'n' {
+		dst.reset()
+		return s.literal(b, i)
+	}
+	dst.set()
+	return s.uint(b, i, &dst.v)
+}
+
+// time parses an RFC 3339 time or null (missing) at b[i] into *dst with
+// json v2, whose checks of the format it keeps: only updated services
+// have one.
+func (s *scanner) time(b []byte, i int, dst *opt[time.Time]) (int, error) {
+	if i < len(b) && b[i] == 'n' {
+		dst.reset()
+		return s.literal(b, i)
+	}
+	end, err := s.skip(b, i)
+	if err != nil {
+		return end, err
+	}
+	var t time.Time
+	if err := json.Unmarshal(b[i:end], &t, decodeOptions); err != nil {
+		return end, err
+	}
+	dst.ok, dst.v = true, t
+	return end, nil
 }
 
 // stripDigest drops the "@sha256:…" that Docker pins to an image reference:
@@ -282,20 +566,89 @@ func decodeArray(r io.Reader, each func(*jsontext.Decoder) error) error {
 }
 
 // TasksDecoder decodes /tasks responses, keeping four fields per task. At
-// tens of thousands of tasks the task list is most of the bytes of a read,
-// and decoding it most of the time of a scrape, so it has a scanner of its
-// own instead of a general JSON decoder (which took two thirds of a
-// scrape's time at 500 nodes): it checks the whole grammar (a truncated or
-// malformed body is an error, as with encoding/json), but finds the end of
-// each string eight bytes at a time, and keeps nothing but the four
-// fields. What it does not check is that the strings it skips hold no raw
-// control character: Docker's encoder never writes one.
+// tens of thousands of tasks the task list is most of the bytes of a read;
+// decoding it with json v2's token walker took two thirds of a scrape's time
+// at 500 nodes, the scanner takes half as long (docs/benchmarks.md). A
+// TasksDecoder reuses its buffers across calls and is not safe for
+// concurrent use.
+type TasksDecoder struct {
+	s        scanner
+	services map[string]int32
+	nodes    map[string]int32
+}
+
+// Decode decodes a /tasks response into t, replacing its content but
+// reusing its slices' memory.
+func (d *TasksDecoder) Decode(r io.Reader, t *Tasks) error {
+	if d.services == nil {
+		d.services = make(map[string]int32)
+		d.nodes = make(map[string]int32)
+	}
+	clear(d.services)
+	clear(d.nodes)
+	t.ServiceIDs = t.ServiceIDs[:0]
+	t.NodeIDs = t.NodeIDs[:0]
+	t.List = t.List[:0]
+	if err := d.s.list(r, func(b []byte, i int) (int, error) { return d.task(b, i, t) }); err != nil {
+		return &DecodeError{Endpoint: "tasks", Err: err}
+	}
+	return nil
+}
+
+// task parses one task object (or null) at b[i] and appends it to t if it
+// has a service.
+func (d *TasksDecoder) task(b []byte, i int, t *Tasks) (int, error) {
+	s := &d.s
+	task := Task{Service: -1, Node: -1, State: TaskUnknown, Desired: TaskUnknown}
+	i, err := s.object(b, i, nil, nil, func(key, b []byte, i int) (int, error) {
+		switch string(key) {
+		case "ServiceID":
+			id, next, err := s.str(b, i)
+			if err == nil && len(id) > 0 {
+				task.Service = intern(d.services, &t.ServiceIDs, id)
+			}
+			return next, err
+		case "NodeID":
+			id, next, err := s.str(b, i)
+			if err == nil && len(id) > 0 {
+				task.Node = intern(d.nodes, &t.NodeIDs, id)
+			}
+			return next, err
+		case "DesiredState":
+			state, next, err := s.str(b, i)
+			task.Desired = parseTaskState(state)
+			return next, err
+		case "Status":
+			return s.object(b, i, nil, nil, func(key, b []byte, i int) (int, error) {
+				if string(key) != "State" {
+					return s.skip(b, i)
+				}
+				state, next, err := s.str(b, i)
+				task.State = parseTaskState(state)
+				return next, err
+			})
+		}
+		return s.skip(b, i)
+	})
+	if err == nil && task.Service >= 0 {
+		t.List = append(t.List, task)
+	}
+	return i, err
+}
+
+// scanner reads a JSON array from a stream and parses it one element at a
+// time, for the answers that grow with the swarm: the task list (see
+// TasksDecoder) and the service list. It checks the whole grammar (a
+// truncated or malformed body is an error, as with encoding/json) but finds
+// the end of each string eight bytes at a time and looks only at the
+// members it keeps; what it does not check is that the strings it skips hold
+// no raw control character: Docker's encoder never writes one.
 //
 // It reads the body in chunks into a buffer that it reuses across calls,
-// and parses one task at a time from the buffer: a task cut by the end of
-// the buffer is parsed again once more bytes have arrived, so memory does
-// not grow with the response. A TasksDecoder is not safe for concurrent use.
-type TasksDecoder struct {
+// and parses each element from the buffer: an element cut by the end of the
+// buffer is parsed again once more bytes have arrived, so memory does not
+// grow with the response.
+type scanner struct {
 	r     io.Reader
 	buf   []byte
 	start int   // buf[start:end] holds the bytes not consumed yet
@@ -304,15 +657,16 @@ type TasksDecoder struct {
 	eof   bool
 	rerr  error // a read error, reported once the bytes before it are used
 
-	scratch  []byte
-	stack    []byte // the open containers of a value being skipped
-	services map[string]int32
-	nodes    map[string]int32
+	scratch []byte
+	stack   []byte // the open containers of a value being skipped
 }
 
-// tasksChunk is the size of the decoder's reads: large enough that few
-// tasks straddle two chunks, small enough to stay in the CPU cache.
-const tasksChunk = 64 << 10
+// scanners are the scanners of the service list.
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
+
+// scanChunk is the size of a scanner's reads: large enough that few
+// elements straddle two chunks, small enough to stay in the CPU cache.
+const scanChunk = 64 << 10
 
 // maxDepth is the deepest nesting accepted, as json v2 accepts.
 const maxDepth = 10000
@@ -324,92 +678,155 @@ var (
 	errIncomplete = errors.New("more input needed") // internal: the value runs past the buffer
 )
 
-// Decode decodes a /tasks response into t, replacing its content but
-// reusing its slices' memory.
-func (d *TasksDecoder) Decode(r io.Reader, t *Tasks) error {
-	if d.services == nil {
-		d.services = make(map[string]int32)
-		d.nodes = make(map[string]int32)
-		d.buf = make([]byte, tasksChunk)
-	}
-	clear(d.services)
-	clear(d.nodes)
-	d.r, d.start, d.end, d.off, d.eof, d.rerr = r, 0, 0, 0, false, nil
-	defer func() { d.r, d.rerr = nil, nil }() // drop the references to the body
-	t.ServiceIDs = t.ServiceIDs[:0]
-	t.NodeIDs = t.NodeIDs[:0]
-	t.List = t.List[:0]
-	if err := d.decode(t); err != nil {
-		return &DecodeError{Endpoint: "tasks", Err: err}
-	}
-	return nil
-}
+// memberFunc parses the value of an object's member named key (unquoted,
+// valid until the next string is read) at b[i] and returns the offset
+// past it.
+type memberFunc func(key, b []byte, i int) (int, error)
 
-func (d *TasksDecoder) decode(t *Tasks) error {
-	// The list, or null.
-	c, err := d.peek()
+// list parses the array (or null) that r holds, calling each with every
+// element's offset in the buffer; each returns the offset past the element.
+// When the element runs past the buffer, each returns errIncomplete (the
+// scanner's methods do) and is called again with more bytes: it must not
+// keep anything of a call that failed.
+func (s *scanner) list(r io.Reader, each func(b []byte, i int) (int, error)) error {
+	if s.buf == nil {
+		s.buf = make([]byte, scanChunk)
+	}
+	s.r, s.start, s.end, s.off, s.eof, s.rerr = r, 0, 0, 0, false, nil
+	defer func() { s.r, s.rerr = nil, nil }() // drop the references to the body
+	c, err := s.peek()
 	if err != nil {
 		return err
 	}
 	switch c {
 	case 'n':
-		return d.parse(d.literal)
+		return s.parse(s.literal)
 	case '[':
-		d.start++
+		s.start++
 	default:
-		return d.wrongType("an array")
+		return s.wrongTypeAt(s.buf[:s.end], s.start, "an array")
 	}
-	if c, err = d.peek(); err != nil {
+	if c, err = s.peek(); err != nil {
 		return err
 	}
 	if c == ']' {
-		d.start++
+		s.start++
 		return nil
 	}
 	for {
-		if err := d.parse(func(b []byte, i int) (int, error) { return d.task(b, i, t) }); err != nil {
+		if _, err := s.peek(); err != nil { // skip the space before the element
 			return err
 		}
-		if c, err = d.peek(); err != nil {
+		if err := s.parse(each); err != nil {
 			return err
 		}
-		d.start++
+		if c, err = s.peek(); err != nil {
+			return err
+		}
+		s.start++
 		switch c {
 		case ',':
 		case ']':
 			return nil
 		default:
-			return d.syntaxError(d.start-1, "',' or ']' after a task")
+			return s.syntaxError(s.start-1, "',' or ']' after an element")
+		}
+	}
+}
+
+// object parses an object or null at b[i]. For null it calls null (if not
+// nil), for an object open (if not nil) and then each for every member.
+func (s *scanner) object(b []byte, i int, null, open func(), each memberFunc) (int, error) {
+	if i >= len(b) {
+		return i, s.more()
+	}
+	switch b[i] {
+	case 'n':
+		next, err := s.literal(b, i)
+		if err == nil && null != nil {
+			null()
+		}
+		return next, err
+	case '{':
+		if open != nil {
+			open()
+		}
+	}
+	return s.members(b, i, each)
+}
+
+// array parses an array or null at b[i]. For null it calls null, for an
+// array open and then each for every element; each returns the offset
+// past the element.
+func (s *scanner) array(b []byte, i int, null, open func(), each func(b []byte, i int) (int, error)) (int, error) {
+	if i >= len(b) {
+		return i, s.more()
+	}
+	switch b[i] {
+	case 'n':
+		next, err := s.literal(b, i)
+		if err == nil {
+			null()
+		}
+		return next, err
+	case '[':
+		open()
+	default:
+		return i, s.wrongTypeAt(b, i, "an array")
+	}
+	if i = skipSpace(b, i+1); i >= len(b) {
+		return i, s.more()
+	}
+	if b[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		var err error
+		if i, err = each(b, i); err != nil {
+			return i, err
+		}
+		if i = skipSpace(b, i); i >= len(b) {
+			return i, s.more()
+		}
+		switch b[i] {
+		case ',':
+			if i = skipSpace(b, i+1); i >= len(b) {
+				return i, s.more()
+			}
+		case ']':
+			return i + 1, nil
+		default:
+			return i, s.syntaxError(i, "',' or ']' after an array element")
 		}
 	}
 }
 
 // peek skips whitespace and returns the next byte, reading more as needed.
-func (d *TasksDecoder) peek() (byte, error) {
+func (s *scanner) peek() (byte, error) {
 	for {
-		d.start = skipSpace(d.buf[:d.end], d.start)
-		if d.start < d.end {
-			return d.buf[d.start], nil
+		s.start = skipSpace(s.buf[:s.end], s.start)
+		if s.start < s.end {
+			return s.buf[s.start], nil
 		}
-		if err := d.fill(); err != nil {
+		if err := s.fill(); err != nil {
 			return 0, err
 		}
 	}
 }
 
-// parse runs p on the buffered bytes from d.start, reading more and running
+// parse runs p on the buffered bytes from s.start, reading more and running
 // it again while the value it parses runs past them.
-func (d *TasksDecoder) parse(p func(b []byte, i int) (int, error)) error {
+func (s *scanner) parse(p func(b []byte, i int) (int, error)) error {
 	for {
-		next, err := p(d.buf[:d.end], d.start)
+		next, err := p(s.buf[:s.end], s.start)
 		if err != errIncomplete {
 			if err != nil {
 				return err
 			}
-			d.start = next
+			s.start = next
 			return nil
 		}
-		if err := d.fill(); err != nil {
+		if err := s.fill(); err != nil {
 			return err
 		}
 	}
@@ -417,101 +834,54 @@ func (d *TasksDecoder) parse(p func(b []byte, i int) (int, error)) error {
 
 // fill reads more bytes after those not consumed yet, moving them to the
 // front of the buffer first, and growing it when one value fills it.
-func (d *TasksDecoder) fill() error {
-	if d.eof {
-		return d.more()
+func (s *scanner) fill() error {
+	if s.eof {
+		return s.more()
 	}
-	if d.start > 0 {
-		n := copy(d.buf, d.buf[d.start:d.end])
-		d.off += int64(d.start)
-		d.start, d.end = 0, n
+	if s.start > 0 {
+		n := copy(s.buf, s.buf[s.start:s.end])
+		s.off += int64(s.start)
+		s.start, s.end = 0, n
 	}
-	if d.end == len(d.buf) {
-		d.buf = append(d.buf, make([]byte, len(d.buf))...)
+	if s.end == len(s.buf) {
+		s.buf = append(s.buf, make([]byte, len(s.buf))...)
 	}
 	// A task is parsed again from its start each time its bytes run out:
 	// asking for at least as many bytes as are buffered keeps that linear
 	// however small the reads.
-	want := min(max(d.end, 4<<10), len(d.buf)-d.end)
-	n, err := io.ReadAtLeast(d.r, d.buf[d.end:], want)
-	d.end += n
+	want := min(max(s.end, 4<<10), len(s.buf)-s.end)
+	n, err := io.ReadAtLeast(s.r, s.buf[s.end:], want)
+	s.end += n
 	if err != nil {
-		d.eof = true
+		s.eof = true
 		if err != io.EOF && err != io.ErrUnexpectedEOF {
-			d.rerr = err
+			s.rerr = err
 		}
 		if n == 0 {
-			return d.more()
+			return s.more()
 		}
 	}
 	return nil
 }
 
-// task parses one task object (or null) at b[i] and appends it to t if it
-// has a service.
-func (d *TasksDecoder) task(b []byte, i int, t *Tasks) (int, error) {
-	task := Task{Service: -1, Node: -1, State: TaskUnknown, Desired: TaskUnknown}
-	if i < len(b) && b[i] == 'n' {
-		return d.literal(b, i)
-	}
-	i, err := d.members(b, i, func(key []byte, b []byte, i int) (int, error) {
-		switch string(key) {
-		case "ServiceID":
-			s, next, err := d.str(b, i)
-			if err == nil && len(s) > 0 {
-				task.Service = intern(d.services, &t.ServiceIDs, s)
-			}
-			return next, err
-		case "NodeID":
-			s, next, err := d.str(b, i)
-			if err == nil && len(s) > 0 {
-				task.Node = intern(d.nodes, &t.NodeIDs, s)
-			}
-			return next, err
-		case "DesiredState":
-			s, next, err := d.str(b, i)
-			task.Desired = parseTaskState(s)
-			return next, err
-		case "Status":
-			if i < len(b) && b[i] == 'n' {
-				return d.literal(b, i)
-			}
-			return d.members(b, i, func(key []byte, b []byte, i int) (int, error) {
-				if string(key) != "State" {
-					return d.skip(b, i)
-				}
-				s, next, err := d.str(b, i)
-				task.State = parseTaskState(s)
-				return next, err
-			})
-		default:
-			return d.skip(b, i)
-		}
-	})
-	if err == nil && task.Service >= 0 {
-		t.List = append(t.List, task)
-	}
-	return i, err
-}
-
 // members parses the object at b[i], calling each with every member's
 // name (unquoted, valid until the next string is read) and the offset of
 // its value; each returns the offset past the value.
-func (d *TasksDecoder) members(b []byte, i int, each func(key []byte, b []byte, i int) (int, error)) (int, error) {
+func (s *scanner) members(b []byte, i int, each func(key []byte, b []byte, i int) (int, error)) (int, error) {
 	if i >= len(b) {
-		return i, d.more()
+		return i, s.more()
 	}
 	if b[i] != '{' {
-		return i, d.wrongTypeAt(b, i, "an object")
+		return i, s.wrongTypeAt(b, i, "an object")
 	}
 	if i = skipSpace(b, i+1); i >= len(b) {
-		return i, d.more()
+		return i, s.more()
 	}
 	if b[i] == '}' {
 		return i + 1, nil
 	}
 	for {
-		key, next, err := d.name(b, i)
+		key, next, err := s.name(b, i)
 		if err != nil {
 			return next, err
 		}
@@ -519,80 +889,80 @@ func (d *TasksDecoder) members(b []byte, i int, each func(key []byte, b []byte, 
 			return i, err
 		}
 		if i = skipSpace(b, i); i >= len(b) {
-			return i, d.more()
+			return i, s.more()
 		}
 		switch b[i] {
 		case ',':
 			if i = skipSpace(b, i+1); i >= len(b) {
-				return i, d.more()
+				return i, s.more()
 			}
 		case '}':
 			return i + 1, nil
 		default:
-			return i, d.syntaxError(i, "',' or '}' after an object member")
+			return i, s.syntaxError(i, "',' or '}' after an object member")
 		}
 	}
 }
 
 // name parses a member name and its colon at b[i], and returns the name
 // and the offset of the value.
-func (d *TasksDecoder) name(b []byte, i int) ([]byte, int, error) {
+func (s *scanner) name(b []byte, i int) ([]byte, int, error) {
 	if i >= len(b) {
-		return nil, i, d.more()
+		return nil, i, s.more()
 	}
 	if b[i] != '"' {
-		return nil, i, d.syntaxError(i, "a member name")
+		return nil, i, s.syntaxError(i, "a member name")
 	}
-	key, i, err := d.quoted(b, i)
+	key, i, err := s.quoted(b, i)
 	if err != nil {
 		return nil, i, err
 	}
 	if i = skipSpace(b, i); i >= len(b) {
-		return nil, i, d.more()
+		return nil, i, s.more()
 	}
 	if b[i] != ':' {
-		return nil, i, d.syntaxError(i, "':' after a member name")
+		return nil, i, s.syntaxError(i, "':' after a member name")
 	}
 	if i = skipSpace(b, i+1); i >= len(b) {
-		return nil, i, d.more()
+		return nil, i, s.more()
 	}
 	return key, i, nil
 }
 
 // str parses a string or null at b[i]; null reads as empty.
-func (d *TasksDecoder) str(b []byte, i int) ([]byte, int, error) {
+func (s *scanner) str(b []byte, i int) ([]byte, int, error) {
 	switch {
 	case i >= len(b):
-		return nil, i, d.more()
+		return nil, i, s.more()
 	case b[i] == '"':
-		return d.quoted(b, i)
+		return s.quoted(b, i)
 	case b[i] == 'n':
-		next, err := d.literal(b, i)
+		next, err := s.literal(b, i)
 		return nil, next, err
 	default:
-		return nil, i, d.wrongTypeAt(b, i, "a string")
+		return nil, i, s.wrongTypeAt(b, i, "a string")
 	}
 }
 
 // quoted parses the string at b[i] (a '"') and returns its unquoted bytes,
 // valid until the next string is read.
-func (d *TasksDecoder) quoted(b []byte, i int) ([]byte, int, error) {
-	end, escaped, err := d.stringEnd(b, i)
+func (s *scanner) quoted(b []byte, i int) ([]byte, int, error) {
+	end, escaped, err := s.stringEnd(b, i)
 	if err != nil {
 		return nil, end, err
 	}
 	if !escaped {
 		return b[i+1 : end-1], end, nil
 	}
-	d.scratch, err = jsontext.AppendUnquote(d.scratch[:0], b[i:end])
-	return d.scratch, end, err
+	s.scratch, err = jsontext.AppendUnquote(s.scratch[:0], b[i:end])
+	return s.scratch, end, err
 }
 
 // stringEnd returns the offset past the string at b[i] (a '"') and whether
 // it has escape sequences, which it checks. Most strings are short (names,
 // IDs, timestamps), so it looks for the quote or a backslash eight bytes at
 // a time in a machine word rather than calling bytes.IndexByte twice.
-func (d *TasksDecoder) stringEnd(b []byte, i int) (end int, escaped bool, err error) {
+func (s *scanner) stringEnd(b []byte, i int) (end int, escaped bool, err error) {
 	j := i + 1
 	for {
 		// Find the next quote or backslash.
@@ -602,7 +972,7 @@ func (d *TasksDecoder) stringEnd(b []byte, i int) (end int, escaped bool, err er
 					j++
 				}
 				if j >= len(b) {
-					return len(b), escaped, d.more()
+					return len(b), escaped, s.more()
 				}
 				break
 			}
@@ -620,7 +990,7 @@ func (d *TasksDecoder) stringEnd(b []byte, i int) (end int, escaped bool, err er
 		}
 		if escaped {
 			if k := validEscapes(b[i+1 : j]); k >= 0 {
-				return j + 1, true, d.syntaxError(i+1+k, "a valid escape sequence")
+				return j + 1, true, s.syntaxError(i+1+k, "a valid escape sequence")
 			}
 		}
 		return j + 1, escaped, nil
@@ -635,7 +1005,7 @@ func quoteOrBackslash(w uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	q := w ^ (ones * '"')
 	s := w ^ (ones * '\\')
-	return ((q - ones) &^ q | (s - ones) &^ s) & highs
+	return ((q-ones)&^q | (s-ones)&^s) & highs
 }
 
 // validEscapes returns the offset of the first invalid escape sequence in
@@ -674,24 +1044,24 @@ func isHex(c byte) bool {
 
 // skip parses the value at b[i] without keeping it and returns the offset
 // past it. Nested containers are tracked on a stack, not by recursion.
-func (d *TasksDecoder) skip(b []byte, i int) (int, error) {
-	stack := d.stack[:0]
-	defer func() { d.stack = stack[:0] }()
+func (s *scanner) skip(b []byte, i int) (int, error) {
+	stack := s.stack[:0]
+	defer func() { s.stack = stack[:0] }()
 	for {
 		// A value.
 		if i >= len(b) {
-			return i, d.more()
+			return i, s.more()
 		}
 		var err error
 		switch c := b[i]; c {
 		case '"':
-			i, _, err = d.stringEnd(b, i)
+			i, _, err = s.stringEnd(b, i)
 		case '{', '[':
 			if len(stack) == maxDepth {
-				return i, d.errorAt(i, errTooDeep)
+				return i, s.errorAt(i, errTooDeep)
 			}
 			if i = skipSpace(b, i+1); i >= len(b) {
-				return i, d.more()
+				return i, s.more()
 			}
 			if b[i] == c+2 { // '}' is '{'+2 and ']' is '['+2
 				i++
@@ -699,16 +1069,16 @@ func (d *TasksDecoder) skip(b []byte, i int) (int, error) {
 			}
 			stack = append(stack, c)
 			if c == '{' {
-				_, i, err = d.name(b, i)
+				_, i, err = s.name(b, i)
 				if err != nil {
 					return i, err
 				}
 			}
 			continue
 		case 't', 'f', 'n':
-			i, err = d.literal(b, i)
+			i, err = s.literal(b, i)
 		default:
-			i, err = d.number(b, i)
+			i, err = s.number(b, i)
 		}
 		if err != nil {
 			return i, err
@@ -720,7 +1090,7 @@ func (d *TasksDecoder) skip(b []byte, i int) (int, error) {
 				return i, nil
 			}
 			if i = skipSpace(b, i); i >= len(b) {
-				return i, d.more()
+				return i, s.more()
 			}
 			top := stack[len(stack)-1]
 			c := b[i]
@@ -730,13 +1100,13 @@ func (d *TasksDecoder) skip(b []byte, i int) (int, error) {
 				continue
 			}
 			if c != ',' {
-				return i, d.syntaxError(i, "',' or the end of the container")
+				return i, s.syntaxError(i, "',' or the end of the container")
 			}
 			if i = skipSpace(b, i+1); i >= len(b) {
-				return i, d.more()
+				return i, s.more()
 			}
 			if top == '{' {
-				if _, i, err = d.name(b, i); err != nil {
+				if _, i, err = s.name(b, i); err != nil {
 					return i, err
 				}
 			}
@@ -746,7 +1116,7 @@ func (d *TasksDecoder) skip(b []byte, i int) (int, error) {
 }
 
 // literal parses true, false or null at b[i].
-func (d *TasksDecoder) literal(b []byte, i int) (int, error) {
+func (s *scanner) literal(b []byte, i int) (int, error) {
 	var lit string
 	switch b[i] {
 	case 't':
@@ -761,13 +1131,13 @@ func (d *TasksDecoder) literal(b []byte, i int) (int, error) {
 		return i, fmt.Errorf("%w: invalid literal", errSyntax)
 	}
 	if n < len(lit) {
-		return len(b), d.more()
+		return len(b), s.more()
 	}
 	return i + n, nil
 }
 
 // number checks the grammar of the number at b[i].
-func (d *TasksDecoder) number(b []byte, i int) (int, error) {
+func (s *scanner) number(b []byte, i int) (int, error) {
 	start := i
 	digits := func() int {
 		n := 0
@@ -785,17 +1155,17 @@ func (d *TasksDecoder) number(b []byte, i int) (int, error) {
 		i++
 	case digits() == 0:
 		if i >= len(b) {
-			return i, d.more()
+			return i, s.more()
 		}
-		return i, d.syntaxError(start, "a value")
+		return i, s.syntaxError(start, "a value")
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if digits() == 0 {
 			if i >= len(b) {
-				return i, d.more()
+				return i, s.more()
 			}
-			return i, d.syntaxError(i, "a digit")
+			return i, s.syntaxError(i, "a digit")
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -805,45 +1175,41 @@ func (d *TasksDecoder) number(b []byte, i int) (int, error) {
 		}
 		if digits() == 0 {
 			if i >= len(b) {
-				return i, d.more()
+				return i, s.more()
 			}
-			return i, d.syntaxError(i, "a digit")
+			return i, s.syntaxError(i, "a digit")
 		}
 	}
 	if i >= len(b) {
 		// The number may go on in the bytes to come.
-		return i, d.more()
+		return i, s.more()
 	}
 	return i, nil
 }
 
 // more says that the bytes ran out: at the end of the input, the body was
 // cut short (or could not be read); otherwise, parse again with more bytes.
-func (d *TasksDecoder) more() error {
+func (s *scanner) more() error {
 	switch {
-	case !d.eof:
+	case !s.eof:
 		return errIncomplete
-	case d.rerr != nil:
-		return d.rerr
+	case s.rerr != nil:
+		return s.rerr
 	default:
-		return fmt.Errorf("%w at offset %d", io.ErrUnexpectedEOF, d.off+int64(d.end))
+		return fmt.Errorf("%w at offset %d", io.ErrUnexpectedEOF, s.off+int64(s.end))
 	}
 }
 
-func (d *TasksDecoder) errorAt(i int, err error) error {
-	return fmt.Errorf("%w at offset %d", err, d.off+int64(i))
+func (s *scanner) errorAt(i int, err error) error {
+	return fmt.Errorf("%w at offset %d", err, s.off+int64(i))
 }
 
-func (d *TasksDecoder) syntaxError(i int, want string) error {
-	return fmt.Errorf("%w at offset %d: expected %s", errSyntax, d.off+int64(i), want)
+func (s *scanner) syntaxError(i int, want string) error {
+	return fmt.Errorf("%w at offset %d: expected %s", errSyntax, s.off+int64(i), want)
 }
 
-func (d *TasksDecoder) wrongType(want string) error {
-	return d.wrongTypeAt(d.buf[:d.end], d.start, want)
-}
-
-func (d *TasksDecoder) wrongTypeAt(b []byte, i int, want string) error {
-	return fmt.Errorf("%w at offset %d: expected %s, got %q", errWrongType, d.off+int64(i), want, b[i])
+func (s *scanner) wrongTypeAt(b []byte, i int, want string) error {
+	return fmt.Errorf("%w at offset %d: expected %s, got %q", errWrongType, s.off+int64(i), want, b[i])
 }
 
 func skipSpace(b []byte, i int) int {
