@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net/http"
 	"os"
@@ -205,7 +206,12 @@ func runServer(f *flags, logger, base log.Logger) error {
 		mux.Handle("/", landing)
 	}
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		// TLS handshake failures and the like, in the exporter's log format.
+		ErrorLog: stdlog.New(log.NewStdlibAdapter(level.Warn(log.With(logger, "component", "http"))), "", 0),
+	}
 	return web.ListenAndServe(srv, f.web, slog.New(sloggokit.NewGoKitHandler(base, nil)))
 }
 
