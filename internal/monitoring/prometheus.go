@@ -101,7 +101,66 @@ type Sample struct {
 // Query runs an instant query now. A scalar result comes back as one sample
 // without labels.
 func (p *Prometheus) Query(ctx context.Context, expr string) ([]Sample, error) {
-	data, err := p.get(ctx, "/api/v1/query", url.Values{"query": {expr}})
+	return p.query(ctx, url.Values{"query": {expr}})
+}
+
+// QueryAt runs an instant query at a given time.
+func (p *Prometheus) QueryAt(ctx context.Context, expr string, at time.Time) ([]Sample, error) {
+	return p.query(ctx, url.Values{"query": {expr}, "time": {formatTime(at)}})
+}
+
+func formatTime(t time.Time) string {
+	return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64)
+}
+
+// Series is one series of a range query's result.
+type Series struct {
+	Metric map[string]string
+	Points []Point
+}
+
+// Point is one sample of a Series.
+type Point struct {
+	T time.Time
+	V float64
+}
+
+// QueryRange runs a range query from start to end with a resolution of
+// step.
+func (p *Prometheus) QueryRange(ctx context.Context, expr string, start, end time.Time, step time.Duration) ([]Series, error) {
+	data, err := p.get(ctx, "/api/v1/query_range", url.Values{"query": {expr}, "start": {formatTime(start)},
+		"end": {formatTime(end)}, "step": {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)}})
+	if err != nil {
+		return nil, err
+	}
+	var res struct {
+		ResultType string `json:"resultType"`
+		Result     []struct {
+			Metric map[string]string `json:"metric"`
+			Values [][2]any          `json:"values"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		return nil, err
+	}
+	if res.ResultType != "matrix" {
+		return nil, fmt.Errorf("unexpected result type %q", res.ResultType)
+	}
+	out := make([]Series, 0, len(res.Result))
+	for _, r := range res.Result {
+		s := Series{Metric: r.Metric}
+		for _, v := range r.Values {
+			ts, _ := v[0].(float64)
+			f, _ := strconv.ParseFloat(fmt.Sprint(v[1]), 64)
+			s.Points = append(s.Points, Point{T: time.UnixMilli(int64(ts * 1000)), V: f})
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (p *Prometheus) query(ctx context.Context, params url.Values) ([]Sample, error) {
+	data, err := p.get(ctx, "/api/v1/query", params)
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +221,7 @@ type Alert struct {
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
 	State       string            `json:"state"`
+	ActiveAt    time.Time         `json:"activeAt"`
 }
 
 // Alerts returns the pending and firing alerts.

@@ -106,13 +106,32 @@ func Scale(factor float64, min time.Duration) DurationFunc {
 	}
 }
 
-var durationLine = regexp.MustCompile(`^(\s*)(for|keep_firing_for):(\s*)(\S+)(\s*)$`)
+// RuleDurationFunc is a DurationFunc that is also told the name of the
+// rule (the alert) whose for: or keep_firing_for: it maps, so that a test
+// can shorten each alert by its own measure.
+type RuleDurationFunc func(rule, key string, d time.Duration) time.Duration
+
+var (
+	durationLine = regexp.MustCompile(`^(\s*)(for|keep_firing_for):(\s*)(\S+)(\s*)$`)
+	ruleNameLine = regexp.MustCompile(`^\s*-?\s*(?:alert|record):\s*(\S+)\s*$`)
+)
 
 // RewriteDurations returns a rule file's text with the for: and
 // keep_firing_for: durations replaced by fn's, and nothing else changed.
 func RewriteDurations(text []byte, fn DurationFunc) ([]byte, error) {
+	return RewriteRuleDurations(text, func(_, key string, d time.Duration) time.Duration { return fn(key, d) })
+}
+
+// RewriteRuleDurations is RewriteDurations with the rule's name passed to
+// fn: the name of the last "alert:" (or "record:") line above the duration.
+func RewriteRuleDurations(text []byte, fn RuleDurationFunc) ([]byte, error) {
 	lines := bytes.Split(text, []byte("\n"))
+	rule := ""
 	for i, line := range lines {
+		if m := ruleNameLine.FindSubmatch(line); m != nil {
+			rule = string(m[1])
+			continue
+		}
 		m := durationLine.FindSubmatch(line)
 		if m == nil {
 			continue
@@ -121,7 +140,7 @@ func RewriteDurations(text []byte, fn DurationFunc) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", i+1, err)
 		}
-		nd := model.Duration(fn(string(m[2]), time.Duration(d)))
+		nd := model.Duration(fn(rule, string(m[2]), time.Duration(d)))
 		lines[i] = []byte(fmt.Sprintf("%s%s:%s%s%s", m[1], m[2], m[3], nd, m[5]))
 	}
 	return bytes.Join(lines, []byte("\n")), nil
@@ -167,6 +186,9 @@ type ConfigOptions struct {
 	// Durations, when not nil, rewrites the rules' for: and
 	// keep_firing_for: durations (see Scale).
 	Durations DurationFunc
+	// RuleDurations, when not nil, does the same knowing each alert's
+	// name; it takes precedence over Durations.
+	RuleDurations RuleDurationFunc
 }
 
 // WriteConfig lays out a copy of alerts/ and rules/ in dir, keeping their
@@ -190,8 +212,12 @@ func WriteConfig(dir string, opts ConfigOptions) (string, error) {
 			return "", err
 		}
 		out := orig
-		if opts.Durations != nil {
-			if out, err = RewriteDurations(orig, opts.Durations); err != nil {
+		fn := opts.RuleDurations
+		if fn == nil && opts.Durations != nil {
+			fn = func(_, key string, d time.Duration) time.Duration { return opts.Durations(key, d) }
+		}
+		if fn != nil {
+			if out, err = RewriteRuleDurations(orig, fn); err != nil {
 				return "", fmt.Errorf("%s: %w", rel, err)
 			}
 			if err := CheckOnlyDurationsDiffer(orig, out); err != nil {

@@ -102,3 +102,78 @@ func TestSubstitute(t *testing.T) {
 		t.Error("an unknown variable must be an error")
 	}
 }
+
+func TestRewriteRuleDurations(t *testing.T) {
+	in := []byte("groups:\n  - name: g\n    rules:\n      - record: r\n        expr: x\n      - alert: A\n        expr: up == 0\n        for: 5m\n        keep_firing_for: 10m\n      - alert: B\n        expr: up == 1\n        for: 5m\n")
+	var seen []string
+	out, err := RewriteRuleDurations(in, func(rule, key string, d time.Duration) time.Duration {
+		seen = append(seen, rule+"/"+key+"="+d.String())
+		if rule == "B" {
+			return time.Minute
+		}
+		return d / 10
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: x\n      - alert: A\n        expr: up == 0\n        for: 30s\n        keep_firing_for: 1m\n      - alert: B\n        expr: up == 1\n        for: 1m\n"
+	if string(out) != want {
+		t.Errorf("got\n%s\nwant\n%s", out, want)
+	}
+	if got := strings.Join(seen, " "); got != "A/for=5m0s A/keep_firing_for=10m0s B/for=5m0s" {
+		t.Errorf("the function saw %s", got)
+	}
+}
+
+func TestWriteAlertmanagerConfig(t *testing.T) {
+	dir := t.TempDir()
+	path, err := WriteAlertmanagerConfig(dir, AlertmanagerOptions{
+		Webhook:   func(receiver, url string) string { return "http://127.0.0.1:1/" + receiver },
+		GroupWait: time.Second, GroupInterval: 2 * time.Second, RepeatInterval: 10 * time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(b)
+	for _, want := range []string{"http://127.0.0.1:1/swarm-critical", "http://127.0.0.1:1/swarm-warning", "group_wait: 1s",
+		"group_interval: 2s", "repeat_interval: 10m", "SwarmQuorumLost"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("the copy lacks %q:\n%s", want, cfg)
+		}
+	}
+	for _, old := range []string{"5001", "repeat_interval: 1h", "repeat_interval: 4h", "group_wait: 30s"} {
+		if strings.Contains(cfg, old) {
+			t.Errorf("the copy still has %q:\n%s", old, cfg)
+		}
+	}
+	orig, err := os.ReadFile(Path(AlertsDir, "alertmanager.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ what, from, to string }{
+		{"an inhibit rule's equal list", "equal: [job, cluster]", "equal: [job]"},
+		{"a route's matcher", `severity="critical"`, `severity="page"`},
+		{"send_resolved", "send_resolved: true", "send_resolved: false"},
+		{"group_by", "group_by: [alertname, job, cluster]", "group_by: [alertname]"},
+		{"a timing that is not a duration", "group_wait: 30s", "group_wait: soon"},
+	} {
+		changed := strings.Replace(string(orig), c.from, c.to, 1)
+		if changed == string(orig) {
+			t.Fatalf("%s: %q is not in alerts/alertmanager.yml", c.what, c.from)
+		}
+		if err := CheckAlertmanagerCopy(orig, []byte(changed)); err == nil {
+			t.Errorf("a copy with another %s passes", c.what)
+		}
+	}
+	if err := CheckAlertmanagerCopy(orig, []byte(strings.ReplaceAll(string(orig), "127.0.0.1:5001", "10.0.0.1:80"))); err != nil {
+		t.Errorf("other webhook URLs: %v", err)
+	}
+	amtool := Tool(t, "amtool")
+	if out, err := execOutput(amtool, "check-config", path); err != nil {
+		t.Errorf("amtool check-config on the copy: %v\n%s", err, out)
+	}
+}
