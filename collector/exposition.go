@@ -130,7 +130,7 @@ func (t *textScrape) writeFamily(w *bufio.Writer, f *family) {
 			}
 			w.WriteString(f.labels[f.order[j]])
 			w.WriteString(`="`)
-			if strings.ContainsAny(v, "\\\n\"") {
+			if needsEscape(v) {
 				labelEscaper.WriteString(w, v)
 			} else {
 				w.WriteString(v)
@@ -144,6 +144,18 @@ func (t *textScrape) writeFamily(w *bufio.Writer, f *family) {
 		t.writeFloat(w, s.values[i])
 		w.WriteByte('\n')
 	}
+}
+
+// needsEscape reports whether a label value has a byte to escape. It is
+// asked of every label value: a loop is cheaper than strings.ContainsAny,
+// which builds its set of bytes on every call.
+func needsEscape(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\\' || c == '\n' || c == '"' {
+			return true
+		}
+	}
+	return false
 }
 
 // The escapers of expfmt: help text escapes backslashes and new lines,
