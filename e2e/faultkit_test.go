@@ -223,3 +223,17 @@ func faultTick(t *testing.T, e *Exporter, opts faultPollOpts, visit func(s fault
 		}
 	}
 }
+
+// faultAwaitLogLines waits up to 5 s for at least one log line with every
+// substring (the exporter's output reaches the buffer through a pipe, after
+// the scrape that caused it may have returned), then returns them all.
+func faultAwaitLogLines(e *Exporter, substrings ...string) []string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lines := faultLogLines(e, substrings...)
+		if len(lines) > 0 || time.Now().After(deadline) {
+			return lines
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -300,7 +300,7 @@ func faultLoseQuorum(t *testing.T, s *swarmtest.Swarm, e *Exporter, victim *swar
 			return sc.N >= 4
 		})
 	t.Logf("%d scrapes since the kill, slowest %v (scrape timeout %v)", scrapes, worst.Round(time.Millisecond), scrapeTimeout)
-	if n := len(faultLogLines(e, "the swarm has no leader")); n != 1 {
+	if n := len(faultAwaitLogLines(e, "the swarm has no leader")); n != 1 {
 		t.Errorf("%d log lines about the lost leader, want 1:\n%s", n, e.Logs())
 	}
 }
@@ -342,7 +342,7 @@ func faultRestartAll(t *testing.T, s *swarmtest.Swarm, e *Exporter, nodes ...*sw
 			t.Errorf("condition %s still holds", c)
 		}
 	}
-	if len(faultLogLines(e, "reading the swarm again")) == 0 {
+	if len(faultAwaitLogLines(e, "reading the swarm again")) == 0 {
 		t.Errorf("no log line says the swarm is read again:\n%s", e.Logs())
 	}
 	t.Logf("exporter logs:\n%s", e.Logs())

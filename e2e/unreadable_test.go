@@ -67,7 +67,7 @@ func TestUnreadableDaemon(t *testing.T) {
 		e.WaitFor(t, time.Minute, "the unlocked manager read", func(m Metrics) bool {
 			return m.Is(1, "docker_swarm_up") && m.Is(1, "docker_swarm_local_node_state", "state", "active")
 		})
-		if n := len(faultLogLines(e, "reading the swarm again")); n != 1 {
+		if n := len(faultAwaitLogLines(e, "reading the swarm again")); n != 1 {
 			t.Errorf("%d log lines about reading the swarm again after the unlock, want 1:\n%s", n, e.Logs())
 		}
 	})
@@ -99,7 +99,7 @@ func faultUnreadable(t *testing.T, e *Exporter, reason string, advice ...string)
 	if !e.Running() {
 		t.Fatalf("the exporter exited:\n%s", e.Logs())
 	}
-	lines := faultLogLines(e, `msg="cannot read the swarm"`)
+	lines := faultAwaitLogLines(e, `msg="cannot read the swarm"`)
 	errorLines := faultLogLines(e, "level=error")
 	if len(lines) != 1 || len(errorLines) != 1 {
 		t.Fatalf("after the read at start and %d scrapes: %d lines say the swarm cannot be read and %d error lines, want 1 of each:\n%s",
