@@ -59,8 +59,8 @@ type options struct {
 
 func main() {
 	var (
-		o      options
-		sizes  = flag.String("sizes", "xs,s,m,l,wide,tall", "comma-separated sizes to run (see internal/bench)")
+		o     options
+		sizes = flag.String("sizes", "xs,s,m,l,wide,tall", "comma-separated sizes to run (see internal/bench)")
 		extra = flag.String("exporter-args", "", "extra arguments for the exporter, space-separated")
 	)
 	flag.IntVar(&o.scrapes, "n", 40, "sequential scrapes per size, plain and gzip each")
@@ -116,7 +116,9 @@ func run(o options) error {
 		results = append(results, r)
 	}
 	printTable(results)
+	printTimes(results)
 	printGrowth(results)
+	fmt.Printf("\nload average at the end: %s\n", loadavg())
 	return nil
 }
 
@@ -141,7 +143,7 @@ func printMachine() {
 		mem = strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
 	}
 	goVersion, _ := exec.Command("go", "version").Output()
-	fmt.Printf("machine: %s, %d cores, %s; %s\n", cpu, numCPU(), mem, strings.TrimSpace(string(goVersion)))
+	fmt.Printf("machine: %s, %d cores, %s; %s; load average %s\n", cpu, numCPU(), mem, strings.TrimSpace(string(goVersion)), loadavg())
 }
 
 func numCPU() int {
@@ -168,6 +170,8 @@ type result struct {
 	expoBytes   int
 	gzBytes     int
 	perTaskLbls []string // labels that would make series per task, if any
+	mean        time.Duration
+	read        map[string]time.Duration // mean request time by endpoint, decoding included
 }
 
 func measure(o options, s bench.Size, exporterBin, fakeBin string) (result, error) {
@@ -210,6 +214,10 @@ func measure(o options, s bench.Size, exporterBin, fakeBin string) (result, erro
 	if err := post(base + fakedocker.ResetPath); err != nil {
 		return res, err
 	}
+	_, before, err := scrape(metrics, false)
+	if err != nil {
+		return res, err
+	}
 	var plain, gz []time.Duration
 	var body []byte
 	for range o.scrapes {
@@ -224,8 +232,13 @@ func measure(o options, s bench.Size, exporterBin, fakeBin string) (result, erro
 	if err != nil {
 		return res, err
 	}
-	res.requests = float64(total(st.Requests)) / float64(o.scrapes)
-	res.bytes = total64(st.Bytes) / int64(o.scrapes)
+	// The warm-up scrape above counts too.
+	res.requests = float64(total(st.Requests)) / float64(o.scrapes+1)
+	res.bytes = total64(st.Bytes) / int64(o.scrapes+1)
+	res.read = readTimes(before, body)
+	for _, d := range plain {
+		res.mean += d / time.Duration(len(plain))
+	}
 	res.expoBytes = len(body)
 	res.series, res.perTaskLbls = countSeries(body)
 	if res.gzBytes, err = compressedSize(metrics); err != nil {
@@ -244,6 +257,11 @@ func measure(o options, s bench.Size, exporterBin, fakeBin string) (result, erro
 	res.p50, res.p95 = percentile(plain, 50), percentile(plain, 95)
 	res.gzP50, res.gzP95 = percentile(gz, 50), percentile(gz, 95)
 
+	// A first wave opens the connections, so that the waves measured start
+	// together instead of one connection at a time.
+	if _, err := wave(base, metrics, o.concurrent); err != nil {
+		return res, err
+	}
 	for range o.waves {
 		n, err := wave(base, metrics, o.concurrent)
 		if err != nil {
@@ -427,6 +445,34 @@ func wave(base, metrics string, n int) (int, error) {
 	return total(st.Requests), nil
 }
 
+// readTimes returns the mean time of the requests of each endpoint between
+// two expositions, from the exporter's own request-duration histograms:
+// from sending a request to having decoded its whole response.
+func readTimes(before, after []byte) map[string]time.Duration {
+	sums := func(b []byte) (sum map[string]float64, count map[string]float64) {
+		sum, count = map[string]float64{}, map[string]float64{}
+		for _, l := range strings.Split(string(b), "\n") {
+			for suffix, m := range map[string]map[string]float64{"_sum": sum, "_count": count} {
+				prefix := "swarm_exporter_docker_request_duration_seconds" + suffix + `{endpoint="`
+				if rest, ok := strings.CutPrefix(l, prefix); ok {
+					ep, v, _ := strings.Cut(rest, `"} `)
+					m[ep], _ = strconv.ParseFloat(v, 64)
+				}
+			}
+		}
+		return sum, count
+	}
+	s0, c0 := sums(before)
+	s1, c1 := sums(after)
+	out := map[string]time.Duration{}
+	for ep := range s1 {
+		if n := c1[ep] - c0[ep]; n > 0 {
+			out[ep] = time.Duration((s1[ep] - s0[ep]) / n * float64(time.Second))
+		}
+	}
+	return out
+}
+
 // compressedSize returns the size of a gzip-compressed scrape on the wire.
 func compressedSize(u string) (int, error) {
 	req, err := http.NewRequest(http.MethodGet, u, nil)
@@ -560,6 +606,31 @@ func printTable(results []result) {
 			fmt.Printf("  size %s has per-task labels: %v\n", s.Name, r.perTaskLbls)
 		}
 	}
+}
+
+// printTimes splits the mean scrape: the requests run concurrently, the
+// task list being the longest; the rest of the scrape is the ping, the
+// report and the exposition.
+func printTimes(results []result) {
+	fmt.Println("\nwhere the time goes: mean plain scrape, mean request time (sent to decoded) by endpoint, and the rest")
+	fmt.Println()
+	fmt.Println("| size | scrape | tasks | services | nodes | info | rest (scrape − tasks) |")
+	fmt.Println("|---|--:|--:|--:|--:|--:|--:|")
+	for _, r := range results {
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", r.size.Name, ms1(r.mean),
+			ms1(r.read["tasks"]), ms1(r.read["services"]), ms1(r.read["nodes"]), ms1(r.read["info"]), ms1(r.mean-r.read["tasks"]))
+	}
+}
+
+func ms1(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
