@@ -644,12 +644,14 @@ func (d *TasksDecoder) task(b []byte, i int, t *Tasks) (int, error) {
 // members it keeps; what it does not check is that the strings it skips hold
 // no raw control character: Docker's encoder never writes one.
 //
-// It reads the body in chunks into a buffer that it reuses across calls,
-// and parses each element from the buffer: an element cut by the end of the
-// buffer is parsed again once more bytes have arrived, so memory does not
-// grow with the response.
+// A goroutine reads the body ahead of the parser, into a few chunks reused
+// across calls, so that copying the bytes out of the kernel overlaps
+// parsing them: at 500 nodes that took a fifth of the task list's time.
+// Each element is parsed from one contiguous run of bytes: what is left of
+// a chunk is copied into the room kept before the next one, and an element
+// cut by the end of a chunk is parsed again once the next has arrived, so
+// memory does not grow with the response.
 type scanner struct {
-	r     io.Reader
 	buf   []byte
 	start int   // buf[start:end] holds the bytes not consumed yet
 	end   int   //
@@ -657,16 +659,81 @@ type scanner struct {
 	eof   bool
 	rerr  error // a read error, reported once the bytes before it are used
 
+	chunks  [][]byte   // every chunk, each scanHeadroom bytes of room then scanChunk bytes to read into
+	cur     []byte     // the chunk buf lies in; nil when it lies in spill
+	spill   []byte     // an element longer than the room before a chunk
+	filled  chan chunk // from the reading goroutine
+	free    chan []byte
+	stop    chan struct{}
+	stopped chan struct{}
+
 	scratch []byte
 	stack   []byte // the open containers of a value being skipped
+}
+
+// chunk is a read: n bytes after the room of b.
+type chunk struct {
+	b   []byte
+	n   int
+	err error
 }
 
 // scanners are the scanners of the service list.
 var scanners = sync.Pool{New: func() any { return new(scanner) }}
 
-// scanChunk is the size of a scanner's reads: large enough that few
-// elements straddle two chunks, small enough to stay in the CPU cache.
-const scanChunk = 64 << 10
+const (
+	// scanChunk is the size of a read: large enough that few elements
+	// straddle two chunks, small enough to stay in the CPU cache.
+	scanChunk = 64 << 10
+	// scanHeadroom is the room before a chunk for what is left of the one
+	// before: more than an element of either list takes.
+	scanHeadroom = 16 << 10
+	// scanChunks is the number of chunks: the reading goroutine can be
+	// that many minus one ahead of the parser.
+	scanChunks = 4
+	// minRead is the least a chunk holds but at the end of the body.
+	minRead = 4 << 10
+)
+
+// read starts reading r ahead of the parser.
+func (s *scanner) read(r io.Reader) {
+	if s.chunks == nil {
+		for range scanChunks {
+			s.chunks = append(s.chunks, make([]byte, scanHeadroom+scanChunk))
+		}
+	}
+	s.filled = make(chan chunk, scanChunks) // never full: there are no more chunks
+	s.free = make(chan []byte, scanChunks)
+	for _, c := range s.chunks {
+		s.free <- c
+	}
+	s.stop, s.stopped = make(chan struct{}), make(chan struct{})
+	go func(filled chan<- chunk, free <-chan []byte, stop <-chan struct{}, stopped chan<- struct{}) {
+		defer close(stopped)
+		for {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			n, err := io.ReadAtLeast(r, b[scanHeadroom:], minRead)
+			filled <- chunk{b, n, err}
+			if err != nil {
+				return
+			}
+		}
+	}(s.filled, s.free, s.stop, s.stopped)
+}
+
+// stopReading stops the reading goroutine and waits for it, so that the
+// caller may read or close the body: it may be in the middle of a read.
+func (s *scanner) stopReading() {
+	close(s.stop)
+	<-s.stopped
+	s.buf, s.cur, s.rerr = nil, nil, nil
+	s.filled, s.free = nil, nil
+}
 
 // maxDepth is the deepest nesting accepted, as json v2 accepts.
 const maxDepth = 10000
@@ -689,11 +756,9 @@ type memberFunc func(key, b []byte, i int) (int, error)
 // scanner's methods do) and is called again with more bytes: it must not
 // keep anything of a call that failed.
 func (s *scanner) list(r io.Reader, each func(b []byte, i int) (int, error)) error {
-	if s.buf == nil {
-		s.buf = make([]byte, scanChunk)
-	}
-	s.r, s.start, s.end, s.off, s.eof, s.rerr = r, 0, 0, 0, false, nil
-	defer func() { s.r, s.rerr = nil, nil }() // drop the references to the body
+	s.buf, s.start, s.end, s.off, s.eof, s.rerr = nil, 0, 0, 0, false, nil
+	s.read(r)
+	defer s.stopReading()
 	c, err := s.peek()
 	if err != nil {
 		return err
@@ -832,36 +897,56 @@ func (s *scanner) parse(p func(b []byte, i int) (int, error)) error {
 	}
 }
 
-// fill reads more bytes after those not consumed yet, moving them to the
-// front of the buffer first, and growing it when one value fills it.
+// fill takes the next chunk from the reading goroutine, with the bytes not
+// consumed yet moved in front of it.
 func (s *scanner) fill() error {
 	if s.eof {
 		return s.more()
 	}
-	if s.start > 0 {
-		n := copy(s.buf, s.buf[s.start:s.end])
-		s.off += int64(s.start)
-		s.start, s.end = 0, n
-	}
-	if s.end == len(s.buf) {
-		s.buf = append(s.buf, make([]byte, len(s.buf))...)
-	}
-	// A task is parsed again from its start each time its bytes run out:
-	// asking for at least as many bytes as are buffered keeps that linear
-	// however small the reads.
-	want := min(max(s.end, 4<<10), len(s.buf)-s.end)
-	n, err := io.ReadAtLeast(s.r, s.buf[s.end:], want)
-	s.end += n
-	if err != nil {
-		s.eof = true
-		if err != io.EOF && err != io.ErrUnexpectedEOF {
-			s.rerr = err
+	left := s.buf[s.start:s.end]
+	s.off += int64(s.start)
+	c := <-s.filled
+	if len(left) <= scanHeadroom {
+		buf := c.b[scanHeadroom-len(left) : scanHeadroom+c.n]
+		copy(buf, left)
+		s.release()
+		s.buf, s.cur = buf, c.b
+	} else {
+		// An element longer than the room before a chunk is gathered in
+		// spill. It is parsed again from its start each time its bytes
+		// run out: gathering at least as many more bytes as it has keeps
+		// that linear.
+		spill := append(s.spill[:0], left...) // left may lie in spill: append moves it
+		for {
+			spill = append(spill, c.b[scanHeadroom:scanHeadroom+c.n]...)
+			s.free <- c.b
+			if c.err != nil || len(spill) >= 2*len(left) {
+				break
+			}
+			c = <-s.filled
 		}
-		if n == 0 {
+		s.release()
+		s.spill, s.buf = spill, spill
+	}
+	s.start, s.end = 0, len(s.buf)
+	if c.err != nil {
+		s.eof = true
+		if c.err != io.EOF && c.err != io.ErrUnexpectedEOF {
+			s.rerr = c.err
+		}
+		if s.end == len(left) {
 			return s.more()
 		}
 	}
 	return nil
+}
+
+// release gives the chunk the parser was in back to the reading goroutine.
+func (s *scanner) release() {
+	if s.cur != nil {
+		s.free <- s.cur
+		s.cur = nil
+	}
 }
 
 // members parses the object at b[i], calling each with every member's
