@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"math"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -20,15 +22,14 @@ import (
 // again as text: that took longer than reading and decoding the swarm
 // itself. The text writer keeps each series as its label values and value,
 // in slices reused from scrape to scrape, sorts them as the registry
-// does, and writes the same bytes the registry and expfmt would write.
+// does, and formats the same bytes the registry and expfmt would write.
 // TestTextMatchesTheClientLibrary holds it to that.
 
 // textScrape holds the series of one scrape by family until they are
 // written.
 type textScrape struct {
-	sets  []seriesSet // by family id
-	order []int32     // scratch: the series of a family in the order written
-	num   []byte      // scratch: a formatted value
+	sets []seriesSet // by family id
+	work []int       // scratch: family ids, the largest first
 }
 
 // seriesSet holds the series of one family.
@@ -37,6 +38,8 @@ type seriesSet struct {
 	// labels holds the label values of every series, len(family.labels)
 	// per series, in the family's text order (family.order).
 	labels []string
+	order  []int32 // scratch: the series in the order written
+	text   []byte  // the family formatted
 }
 
 var textScrapes = sync.Pool{New: func() any { return &textScrape{sets: make([]seriesSet, len(families))} }}
@@ -55,7 +58,7 @@ func (t *textScrape) release() {
 	for i := range t.sets {
 		s := &t.sets[i]
 		clear(s.labels)
-		s.values, s.labels = s.values[:0], s.labels[:0]
+		s.values, s.labels, s.text = s.values[:0], s.labels[:0], s.text[:0]
 	}
 	textScrapes.Put(t)
 }
@@ -72,45 +75,69 @@ func init() {
 // gathered from the exporter's own registry, which enc encodes into w. The
 // two never share a name.
 func (t *textScrape) write(w *bufio.Writer, own []*dto.MetricFamily, enc expfmt.Encoder) error {
+	t.format()
 	i := 0
 	for _, mf := range own {
 		for ; i < len(byName) && byName[i].name < mf.GetName(); i++ {
-			t.writeFamily(w, byName[i])
+			w.Write(t.sets[byName[i].id].text)
 		}
 		if err := enc.Encode(mf); err != nil {
 			return err
 		}
 	}
 	for ; i < len(byName); i++ {
-		t.writeFamily(w, byName[i])
+		w.Write(t.sets[byName[i].id].text)
 	}
 	return w.Flush()
 }
 
-// writeFamily writes one family as expfmt.MetricFamilyToText does, its series
-// sorted as the registry sorts them: by label values, taken in the order of
-// the label names. Write errors stay in w until it is flushed.
-func (t *textScrape) writeFamily(w *bufio.Writer, f *family) {
-	s := &t.sets[f.id]
+// format formats every family into its text, on as many goroutines as may
+// run at once, the largest families first: sorting and formatting tens of
+// thousands of series was most of the exposition's time, and the read of
+// the swarm, on which the other cores waited, is over.
+func (t *textScrape) format() {
+	t.work = t.work[:0]
+	for id := range t.sets {
+		t.work = append(t.work, id)
+	}
+	slices.SortFunc(t.work, func(a, b int) int { return len(t.sets[b].values) - len(t.sets[a].values) })
+	var next atomic.Int32
+	format := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(t.work) {
+				return
+			}
+			id := t.work[i]
+			t.sets[id].format(families[id])
+		}
+	}
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) - 1 {
+		wg.Go(format)
+	}
+	format()
+	wg.Wait()
+}
+
+// format formats the family as expfmt.MetricFamilyToText does, its series
+// sorted as the registry sorts them: by label values, taken in the order
+// of the label names.
+func (s *seriesSet) format(f *family) {
+	b := s.text[:0]
 	if len(s.values) == 0 {
 		// The registry leaves out a family without series.
+		s.text = b
 		return
 	}
-	w.WriteString("# HELP ")
-	w.WriteString(f.name)
-	w.WriteByte(' ')
-	helpEscaper.WriteString(w, f.help)
-	w.WriteString("\n# TYPE ")
-	w.WriteString(f.name)
-	w.WriteString(" gauge\n")
-
+	b = append(b, f.header...)
 	k := len(f.labels)
-	t.order = t.order[:0]
+	s.order = s.order[:0]
 	for i := range s.values {
-		t.order = append(t.order, int32(i))
+		s.order = append(s.order, int32(i))
 	}
 	if k > 0 {
-		slices.SortFunc(t.order, func(a, b int32) int {
+		slices.SortFunc(s.order, func(a, b int32) int {
 			la, lb := s.labels[int(a)*k:int(a)*k+k], s.labels[int(b)*k:int(b)*k+k]
 			for i := range la {
 				if c := strings.Compare(la[i], lb[i]); c != 0 {
@@ -120,70 +147,71 @@ func (t *textScrape) writeFamily(w *bufio.Writer, f *family) {
 			return 0
 		})
 	}
-	for _, i := range t.order {
-		w.WriteString(f.name)
+	for _, i := range s.order {
+		b = append(b, f.name...)
 		for j, v := range s.labels[int(i)*k : int(i)*k+k] {
 			if j == 0 {
-				w.WriteByte('{')
+				b = append(b, '{')
 			} else {
-				w.WriteByte(',')
+				b = append(b, ',')
 			}
-			w.WriteString(f.labels[f.order[j]])
-			w.WriteString(`="`)
-			if needsEscape(v) {
-				labelEscaper.WriteString(w, v)
-			} else {
-				w.WriteString(v)
-			}
-			w.WriteByte('"')
+			b = append(b, f.labels[f.order[j]]...)
+			b = append(b, `="`...)
+			b = appendEscaped(b, v)
+			b = append(b, '"')
 		}
 		if k > 0 {
-			w.WriteByte('}')
+			b = append(b, '}')
 		}
-		w.WriteByte(' ')
-		t.writeFloat(w, s.values[i])
-		w.WriteByte('\n')
+		b = append(b, ' ')
+		b = appendFloat(b, s.values[i])
+		b = append(b, '\n')
 	}
+	s.text = b
 }
 
-// needsEscape reports whether a label value has a byte to escape. It is
-// asked of every label value: a loop is cheaper than strings.ContainsAny,
-// which builds its set of bytes on every call.
-func needsEscape(v string) bool {
+// header returns the HELP and TYPE lines of a family, as expfmt writes them:
+// its help text with backslashes and new lines escaped.
+func header(name, help string) []byte {
+	help = strings.NewReplacer("\\", `\\`, "\n", `\n`).Replace(help)
+	return []byte("# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n")
+}
+
+// appendEscaped appends a label value as expfmt writes it: backslashes,
+// new lines and double quotes escaped.
+func appendEscaped(b []byte, v string) []byte {
 	for i := 0; i < len(v); i++ {
-		if c := v[i]; c == '\\' || c == '\n' || c == '"' {
-			return true
+		switch c := v[i]; c {
+		case '\\':
+			b = append(b, `\\`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '"':
+			b = append(b, `\"`...)
+		default:
+			b = append(b, c)
 		}
 	}
-	return false
+	return b
 }
 
-// The escapers of expfmt: help text escapes backslashes and new lines,
-// label values double quotes too.
-var (
-	helpEscaper  = strings.NewReplacer("\\", `\\`, "\n", `\n`)
-	labelEscaper = strings.NewReplacer("\\", `\\`, "\n", `\n`, "\"", `\"`)
-)
-
-// writeFloat formats a value as expfmt does.
-func (t *textScrape) writeFloat(w *bufio.Writer, f float64) {
+// appendFloat appends a value as expfmt formats it.
+func appendFloat(b []byte, f float64) []byte {
 	switch {
 	case f == 1:
-		w.WriteByte('1')
+		return append(b, '1')
 	case f == 0:
-		w.WriteByte('0')
+		return append(b, '0')
 	case f == -1:
-		w.WriteString("-1")
+		return append(b, "-1"...)
 	case math.IsNaN(f):
-		w.WriteString("NaN")
+		return append(b, "NaN"...)
 	case math.IsInf(f, +1):
-		w.WriteString("+Inf")
+		return append(b, "+Inf"...)
 	case math.IsInf(f, -1):
-		w.WriteString("-Inf")
-	default:
-		t.num = strconv.AppendFloat(t.num[:0], f, 'g', -1, 64)
-		w.Write(t.num)
+		return append(b, "-Inf"...)
 	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
 // headerRecorder keeps the headers a handler sets and discards its body.

@@ -18,7 +18,8 @@ type family struct {
 	labels []string // variable labels, in the order their values are given
 	// order lists the indices of labels sorted by name: the order in which
 	// the text format writes them and the client library sorts series.
-	order []int
+	order  []int
+	header []byte // the HELP and TYPE lines of the text format
 }
 
 // families are all the families, by id.
@@ -32,6 +33,7 @@ func newFamily(name, help string, labels ...string) *family {
 		help:   help,
 		labels: labels,
 		order:  make([]int, len(labels)),
+		header: header(name, help),
 	}
 	for i := range f.order {
 		f.order[i] = i

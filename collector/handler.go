@@ -76,7 +76,7 @@ var (
 		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
 		return w
 	}}
-	bufWriters  = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+	bufWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
 )
 
 // serveText answers in the text format with the negotiated headers. Like
