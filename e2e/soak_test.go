@@ -291,17 +291,22 @@ func soakRun(t *testing.T, cfg soakConfig, tg soakTarget) *soakResult {
 		})
 	}
 	// The sampler reads the exporter's own metrics half an interval after
-	// each wave, when the wave's scrapes are done.
+	// each wave, once the wave's scrapes are done (quiet), or just before
+	// the next wave if they are not.
 	stop := make(chan struct{})
-	trigger := make(chan struct{}, 1)
+	trigger := make(chan time.Time, 1) // the wave's start
 	samplerDone := make(chan struct{})
 	go func() {
 		defer close(samplerDone)
 		for {
+			var wave time.Time
 			select {
 			case <-stop:
 				return
-			case <-trigger:
+			case wave = <-trigger:
+			}
+			for inflight.Load() != 0 && time.Since(wave) < cfg.Interval*9/10 {
+				time.Sleep(5 * time.Millisecond)
 			}
 			at, quiet := time.Since(start), inflight.Load() == 0
 			m, took, err := soakScrape(sampler, url, cfg.Timeout)
@@ -318,7 +323,8 @@ func soakRun(t *testing.T, cfg soakConfig, tg soakTarget) *soakResult {
 	// Waves.
 	tick := time.NewTicker(cfg.Interval)
 	for w := 0; time.Since(start) < cfg.Duration; w++ {
-		waveStart.Store(w, time.Now())
+		fired := time.Now()
+		waveStart.Store(w, fired)
 		for _, sc := range scrapers {
 			select {
 			case sc.waves <- w:
@@ -328,7 +334,7 @@ func soakRun(t *testing.T, cfg soakConfig, tg soakTarget) *soakResult {
 		res.Waves++
 		time.AfterFunc(cfg.Interval/2, func() {
 			select {
-			case trigger <- struct{}{}:
+			case trigger <- fired:
 			default: // the sampler is still busy with the last one
 			}
 		})
@@ -602,7 +608,15 @@ func soakCheck(t *testing.T, r *soakResult) {
 	}
 	first, last := soakWindows(r)
 	if len(first) == 0 || len(last) == 0 {
-		t.Errorf("%s: no samples in the first or last window", r.Target)
+		// No moment without a scrape in flight: the machine is too busy
+		// to tell the exporter's steady state from its load. A full soak
+		// exists to judge it; a short one still has the return to the
+		// baseline above.
+		if r.Cfg.Long {
+			t.Errorf("%s: no quiet sample in the first or last window (the machine is overloaded): cannot judge leaks", r.Target)
+		} else {
+			t.Logf("%s: no quiet sample in the first or last window: windows not compared", r.Target)
+		}
 		return
 	}
 	g := func(s soakSample) float64 { return s.Goroutines }
