@@ -30,8 +30,10 @@ deps:
 	./scripts/install-deps.sh
 
 # The exporter against this machine's swarm, or against a demo swarm.
+# (Built, not `go run`: go run exits 1 after Ctrl-C whatever the program does.)
 run: deps build
-	$(GO) run ./tools/demo -exporter ./swarm_exporter
+	$(GO) build -o .build/demo ./tools/demo
+	./.build/demo -exporter ./swarm_exporter
 
 # The whole suite: unit tests, then the real-swarm suites (as root).
 test: deps unit e2e
