@@ -675,7 +675,7 @@ func TestSoakSynthetic(t *testing.T) {
 
 	d := cfg.Duration
 	tg := soakTarget{
-		Name:           "synthetic 100-node swarm (5 managers, 95 workers, 32 services, 340 tasks)",
+		Name:           "synthetic 100-node swarm (5 managers, 95 workers, 32 services, 350 tasks)",
 		E:              e,
 		DockerRequests: fake.TotalRequests,
 		Faults: []soakFault{
