@@ -57,6 +57,10 @@ func StartProxy(t *testing.T, daemonHost string) *Proxy {
 			},
 		},
 		FlushInterval: -1,
+		// The exporter cancels requests at its deadlines: not an error here.
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			w.WriteHeader(http.StatusBadGateway)
+		},
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if (r.Method != http.MethodGet && r.Method != http.MethodHead) || !ReadSet.MatchString(r.URL.Path) {
