@@ -124,6 +124,7 @@ type Exporter struct {
 	options    report.Options
 	collectors []named
 	logger     log.Logger
+	renderings chan struct{} // see render
 }
 
 type named struct {
@@ -133,7 +134,7 @@ type named struct {
 
 // New returns an Exporter with the named sub-collectors enabled.
 func New(reader Reader, options report.Options, enabled []string, logger log.Logger) (*Exporter, error) {
-	e := &Exporter{reader: reader, options: options, logger: logger}
+	e := &Exporter{reader: reader, options: options, logger: logger, renderings: make(chan struct{}, 1)}
 	for _, name := range enabled {
 		reg := lookup(name)
 		if reg == nil {

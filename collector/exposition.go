@@ -71,11 +71,10 @@ func init() {
 	slices.SortFunc(byName, func(a, b *family) int { return strings.Compare(a.name, b.name) })
 }
 
-// write writes the scrape's families merged, by name, with the families
-// gathered from the exporter's own registry, which enc encodes into w. The
-// two never share a name.
+// write writes the scrape's formatted families merged, by name, with the
+// families gathered from the exporter's own registry, which enc encodes
+// into w. The two never share a name.
 func (t *textScrape) write(w *bufio.Writer, own []*dto.MetricFamily, enc expfmt.Encoder) error {
-	t.format()
 	i := 0
 	for _, mf := range own {
 		for ; i < len(byName) && byName[i].name < mf.GetName(); i++ {

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/swarm-exporter/swarm_exporter/report"
 )
 
 // HandlerOpts configures the /metrics handler.
@@ -91,9 +93,8 @@ func (e *Exporter) serveText(ctx context.Context, w http.ResponseWriter, headers
 			errorLogger{e}.Println("error gathering metrics:", err)
 		}
 	}
-	t := textScrapes.Get().(*textScrape)
+	t := e.render(ctx, e.Report(ctx))
 	defer t.release()
-	e.emit(e.Report(ctx), &emitter{text: t})
 
 	for k, v := range headers {
 		w.Header()[k] = v
@@ -118,6 +119,22 @@ func (e *Exporter) serveText(ctx context.Context, w http.ResponseWriter, headers
 	if err := t.write(bw, mfs, expfmt.NewEncoder(bw, format)); err != nil {
 		errorLogger{e}.Println("error encoding and sending metric family:", err)
 	}
+}
+
+// render emits and formats a report's series, one scrape at a time: the
+// formatting already runs on every core, and concurrent scrapes, which share
+// one read, would otherwise each hold their exposition in memory at once.
+// A scrape past its deadline does not wait for its turn.
+func (e *Exporter) render(ctx context.Context, r *report.Report) *textScrape {
+	select {
+	case e.renderings <- struct{}{}:
+		defer func() { <-e.renderings }()
+	case <-ctx.Done():
+	}
+	t := textScrapes.Get().(*textScrape)
+	e.emit(r, &emitter{text: t})
+	t.format()
+	return t
 }
 
 // ScrapeTimeout returns how long a scrape may take: Prometheus's scrape
