@@ -49,12 +49,13 @@ const (
 )
 
 type options struct {
-	sizes      []bench.Size
-	scrapes    int
-	floorRuns  int
-	concurrent int
-	waves      int
-	exporter   []string
+	sizes       []bench.Size
+	scrapes     int
+	floorRuns   int
+	concurrent  int
+	waves       int
+	exporter    []string
+	exporterBin string
 }
 
 func main() {
@@ -62,6 +63,7 @@ func main() {
 		o     options
 		sizes = flag.String("sizes", "xs,s,m,l,wide,tall", "comma-separated sizes to run (see internal/bench)")
 		extra = flag.String("exporter-args", "", "extra arguments for the exporter, space-separated")
+		bin   = flag.String("exporter", "", "an exporter binary to measure instead of building this checkout's (e.g. an older build, for a before/after)")
 	)
 	flag.IntVar(&o.scrapes, "n", 40, "sequential scrapes per size, plain and gzip each")
 	flag.IntVar(&o.floorRuns, "floor-runs", 15, "curl runs for the raw floor (the median is kept)")
@@ -76,6 +78,7 @@ func main() {
 		o.sizes = append(o.sizes, s)
 	}
 	o.exporter = strings.Fields(*extra)
+	o.exporterBin = *bin
 	if _, err := exec.LookPath("curl"); err != nil {
 		fatal(errors.New("curl is needed for the raw floor: apt-get install curl"))
 	}
@@ -95,12 +98,16 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	exporterBin := filepath.Join(dir, "swarm_exporter")
+	exporterBin := o.exporterBin
 	fakeBin := filepath.Join(dir, "fakeswarm")
-	fmt.Fprintln(os.Stderr, "building the exporter and tools/fakeswarm")
-	if err := goBuild(exporterBin, "."); err != nil {
-		return err
+	if exporterBin == "" {
+		exporterBin = filepath.Join(dir, "swarm_exporter")
+		fmt.Fprintln(os.Stderr, "building the exporter")
+		if err := goBuild(exporterBin, "."); err != nil {
+			return err
+		}
 	}
+	fmt.Fprintln(os.Stderr, "building tools/fakeswarm")
 	if err := goBuild(fakeBin, "./tools/fakeswarm"); err != nil {
 		return err
 	}
@@ -164,7 +171,8 @@ type result struct {
 	p50, p95    time.Duration
 	gzP50       time.Duration
 	gzP95       time.Duration
-	rss         int64 // VmHWM
+	rss         int64 // VmHWM at the end
+	seqRSS      int64 // VmHWM before the concurrent waves
 	idleRSS     int64 // VmRSS before the first read
 	series      int
 	expoBytes   int
@@ -256,6 +264,8 @@ func measure(o options, s bench.Size, exporterBin, fakeBin string) (result, erro
 	}
 	res.p50, res.p95 = percentile(plain, 50), percentile(plain, 95)
 	res.gzP50, res.gzP95 = percentile(gz, 50), percentile(gz, 95)
+
+	res.seqRSS = procStatus(exp.Process.Pid, "VmHWM")
 
 	// A first wave opens the connections, so that the waves measured start
 	// together instead of one connection at a time.
@@ -581,12 +591,20 @@ func mb(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
 func printTable(results []result) {
-	fmt.Printf("\ntargets (size %s): requests/scrape ≤ %d and a %d-scrape wave no more than one scrape; p50 ≤ %.0f× floor, p95 ≤ %.0f× floor; peak RSS ≤ %d MiB; series < %d, none per task\n\n",
+	fmt.Printf("\ntargets, marked at size %s: requests/scrape ≤ %d and a %d-scrape wave no more than one scrape; p50 ≤ %.0f× floor, p95 ≤ %.0f× floor; peak RSS ≤ %d MiB; series < %d, none per task\n\n",
 		bench.Target.Name, maxRequests, 10, maxP50Floors, maxP95Floors, maxRSS>>20, maxSeries)
 	fmt.Println("| size | nodes | services | tasks | bytes/scrape | requests/scrape (wave) | floor | p50 | p95 | p50 gzip | p95 gzip | peak RSS | series |")
 	fmt.Println("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, r := range results {
 		s := r.size
+		// The targets are those of the target size; the other rows show
+		// how the figures grow.
+		mark := func(ok bool) string {
+			if s.Name != bench.Target.Name {
+				return ""
+			}
+			return mark(ok)
+		}
 		reqOK := r.requests <= maxRequests && float64(r.waveMax) <= r.requests
 		p50OK := float64(r.p50) <= maxP50Floors*float64(r.floor)
 		p95OK := float64(r.p95) <= maxP95Floors*float64(r.floor)
@@ -636,17 +654,18 @@ func loadavg() string {
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 
 // printGrowth shows time and memory against the bytes the daemon returns:
-// linear growth keeps the per-megabyte figures flat from size to size.
+// linear growth keeps the per-megabyte figures flat from size to size. The
+// peak RSS of the main table is the end's, after the concurrent waves.
 func printGrowth(results []result) {
 	fmt.Println("\ngrowth: per megabyte of Docker API response")
 	fmt.Println()
-	fmt.Println("| size | nodes × services | bytes/scrape | exposition (plain / gzip) | p50 | p50 per MB | peak RSS − idle | per MB |")
-	fmt.Println("|---|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Println("| size | nodes × services | bytes/scrape | exposition (plain / gzip) | p50 | p50 per MB | peak RSS, sequential scrapes | peak RSS − idle | per MB |")
+	fmt.Println("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, r := range results {
 		s := r.size
 		perMB := float64(r.bytes) / 1e6
-		fmt.Printf("| %s | %d | %s | %s / %s | %s | %.2f ms | %s | %.2f MiB |\n",
+		fmt.Printf("| %s | %d | %s | %s / %s | %s | %.2f ms | %s | %s | %.2f MiB |\n",
 			s.Name, s.Nodes()*(s.Services+s.Global), mb(r.bytes), mb(int64(r.expoBytes)), mb(int64(r.gzBytes)),
-			ms(r.p50), float64(r.p50)/1e6/perMB, mib(r.rss-r.idleRSS), float64(r.rss-r.idleRSS)/(1<<20)/perMB)
+			ms(r.p50), float64(r.p50)/1e6/perMB, mib(r.seqRSS), mib(r.rss-r.idleRSS), float64(r.rss-r.idleRSS)/(1<<20)/perMB)
 	}
 }
