@@ -39,6 +39,7 @@ type AMAlert struct {
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	StartsAt    time.Time         `json:"startsAt,omitempty"`
+	EndsAt      time.Time         `json:"endsAt,omitempty"` // a past time resolves the alert
 	Status      *struct {
 		State       string   `json:"state"`
 		InhibitedBy []string `json:"inhibitedBy"`
