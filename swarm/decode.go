@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"math/bits"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -207,33 +206,33 @@ const StackLabel = "com.docker.stack.namespace"
 func DecodeServices(r io.Reader) ([]Service, error) {
 	s := scanners.Get().(*scanner)
 	defer scanners.Put(s)
-	// The services are gathered in a reused list and copied once, rather
-	// than grown a quarter at a time in a new one.
-	list := serviceLists.Get().(*[]Service)
-	defer func() {
-		clear(*list)
-		*list = (*list)[:0]
-		serviceLists.Put(list)
-	}()
+	return decodeServices(s, r, 0)
+}
+
+// decodeServices decodes a service list with s, into a list with room for n
+// services.
+func decodeServices(s *scanner, r io.Reader, n int) ([]Service, error) {
+	var services []Service
+	if n > 0 {
+		services = make([]Service, 0, n)
+	}
 	var raw rawService
 	err := s.list(r, func(b []byte, i int) (int, error) {
 		raw = rawService{}
 		next, err := s.service(b, i, &raw)
 		if err == nil {
-			*list = append(*list, raw.service())
+			services = append(services, raw.service())
 		}
 		return next, err
 	})
 	if err != nil {
 		return nil, &DecodeError{Endpoint: "services", Err: err}
 	}
-	if len(*list) == 0 {
+	if len(services) == 0 {
 		return nil, nil
 	}
-	return slices.Clone(*list), nil
+	return services, nil
 }
-
-var serviceLists = sync.Pool{New: func() any { return new([]Service) }}
 
 // service applies Docker's defaults.
 func (raw *rawService) service() Service {

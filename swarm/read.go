@@ -59,10 +59,15 @@ type Reader struct {
 	logger   log.Logger
 	metrics  *readMetrics
 
-	group    singleflight.Group
-	decoders sync.Pool // *TasksDecoder
-	lastTask atomic.Int64
-	ready    atomic.Bool
+	group singleflight.Group
+	// The decoders' buffers, reused from read to read: reads are shared,
+	// so one runs at a time. A sync.Pool would drop them in the garbage
+	// collections of every read.
+	tasks        TasksDecoder
+	services     scanner
+	lastTask     atomic.Int64
+	lastServices atomic.Int64
+	ready        atomic.Bool
 
 	mu       sync.Mutex
 	lastKind string // what the last read logged about, "" before any
@@ -116,7 +121,6 @@ func NewReader(cfg Config) (*Reader, error) {
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	r.decoders.New = func() any { return new(TasksDecoder) }
 	return r, nil
 }
 
@@ -259,17 +263,16 @@ func (r *Reader) readCluster(ctx context.Context, snap *Snapshot) error {
 	})
 	g.Go(func() error {
 		return r.get(gctx, "services", "/services", url.Values{"status": {"true"}}, func(body io.Reader) (err error) {
-			snap.Services, err = DecodeServices(body)
+			snap.Services, err = decodeServices(&r.services, body, int(r.lastServices.Load()))
+			r.lastServices.Store(int64(len(snap.Services)))
 			return err
 		})
 	})
 	g.Go(func() error {
 		filters, _ := json.Marshal(map[string][]string{"desired-state": CurrentTaskStates})
 		return r.get(gctx, "tasks", "/tasks", url.Values{"filters": {string(filters)}}, func(body io.Reader) error {
-			dec := r.decoders.Get().(*TasksDecoder)
-			defer r.decoders.Put(dec)
 			snap.Tasks.List = make([]Task, 0, r.lastTask.Load())
-			if err := dec.Decode(body, &snap.Tasks); err != nil {
+			if err := r.tasks.Decode(body, &snap.Tasks); err != nil {
 				return err
 			}
 			r.lastTask.Store(int64(len(snap.Tasks.List)))
