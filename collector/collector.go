@@ -124,7 +124,8 @@ type Exporter struct {
 	options    report.Options
 	collectors []named
 	logger     log.Logger
-	renderings chan struct{} // see render
+	renderings chan struct{}    // see render
+	texts      chan *textScrape // see keep
 }
 
 type named struct {
@@ -134,7 +135,8 @@ type named struct {
 
 // New returns an Exporter with the named sub-collectors enabled.
 func New(reader Reader, options report.Options, enabled []string, logger log.Logger) (*Exporter, error) {
-	e := &Exporter{reader: reader, options: options, logger: logger, renderings: make(chan struct{}, 1)}
+	e := &Exporter{reader: reader, options: options, logger: logger,
+		renderings: make(chan struct{}, 1), texts: make(chan *textScrape, 1)}
 	for _, name := range enabled {
 		reg := lookup(name)
 		if reg == nil {

@@ -42,8 +42,6 @@ type seriesSet struct {
 	text   []byte  // the family formatted
 }
 
-var textScrapes = sync.Pool{New: func() any { return &textScrape{sets: make([]seriesSet, len(families))} }}
-
 func (t *textScrape) add(f *family, v float64, labelValues []string) {
 	s := &t.sets[f.id]
 	s.values = append(s.values, v)
@@ -52,15 +50,14 @@ func (t *textScrape) add(f *family, v float64, labelValues []string) {
 	}
 }
 
-// release empties the scrape for reuse. The label values are cleared so that
-// a pooled scrape does not keep the last report's strings alive.
-func (t *textScrape) release() {
+// reset empties the scrape for reuse. The label values are cleared so that
+// a kept scrape does not keep the last report's strings alive.
+func (t *textScrape) reset() {
 	for i := range t.sets {
 		s := &t.sets[i]
 		clear(s.labels)
 		s.values, s.labels, s.text = s.values[:0], s.labels[:0], s.text[:0]
 	}
-	textScrapes.Put(t)
 }
 
 // byName lists the families sorted by name, the order of the exposition.

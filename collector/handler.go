@@ -94,7 +94,7 @@ func (e *Exporter) serveText(ctx context.Context, w http.ResponseWriter, headers
 		}
 	}
 	t := e.render(ctx, e.Report(ctx))
-	defer t.release()
+	defer e.keep(t)
 
 	for k, v := range headers {
 		w.Header()[k] = v
@@ -131,10 +131,28 @@ func (e *Exporter) render(ctx context.Context, r *report.Report) *textScrape {
 		defer func() { <-e.renderings }()
 	case <-ctx.Done():
 	}
-	t := textScrapes.Get().(*textScrape)
+	var t *textScrape
+	select {
+	case t = <-e.texts:
+	default:
+		t = &textScrape{sets: make([]seriesSet, len(families))}
+	}
 	e.emit(r, &emitter{text: t})
 	t.format()
 	return t
+}
+
+// keep empties a written scrape and keeps it for the next one, unless one
+// is kept already. Its buffers are sized for the swarm (1.5 kB per service
+// at 500 nodes): kept by the exporter, not in a sync.Pool, which the
+// garbage collections of every scrape emptied, they are reused instead of
+// made again each time.
+func (e *Exporter) keep(t *textScrape) {
+	t.reset()
+	select {
+	case e.texts <- t:
+	default:
+	}
 }
 
 // ScrapeTimeout returns how long a scrape may take: Prometheus's scrape
