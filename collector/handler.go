@@ -143,10 +143,10 @@ func (e *Exporter) render(ctx context.Context, r *report.Report) *textScrape {
 }
 
 // keep empties a written scrape and keeps it for the next one, unless one
-// is kept already. Its buffers are sized for the swarm (1.5 kB per service
-// at 500 nodes): kept by the exporter, not in a sync.Pool, which the
-// garbage collections of every scrape emptied, they are reused instead of
-// made again each time.
+// is kept already. Its buffers are sized for the swarm (about 3 kB per
+// service): kept by the exporter, not in a sync.Pool, which the garbage
+// collections of every scrape emptied, they are reused instead of made
+// again each time.
 func (e *Exporter) keep(t *textScrape) {
 	t.reset()
 	select {
