@@ -5,6 +5,7 @@
 package report
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -335,18 +336,22 @@ func (e *eligibility) eligible(s *swarm.Service, node int) bool {
 	return e.set(s).nodes[node]
 }
 
+// placementKey identifies a placement: each part is length-prefixed, so
+// that no two different placements share a key, whatever their strings hold.
 func placementKey(s *swarm.Service) string {
 	var b strings.Builder
-	for _, c := range s.Constraints {
-		b.WriteString(c)
-		b.WriteByte(0)
+	part := func(v string) {
+		b.WriteString(strconv.Itoa(len(v)))
+		b.WriteByte(':')
+		b.WriteString(v)
 	}
-	b.WriteByte(1)
+	for _, c := range s.Constraints {
+		part(c)
+	}
+	b.WriteByte('|')
 	for _, p := range s.Platforms {
-		b.WriteString(p.OS)
-		b.WriteByte('/')
-		b.WriteString(p.Architecture)
-		b.WriteByte(0)
+		part(p.OS)
+		part(p.Architecture)
 	}
 	return b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -1050,11 +1051,17 @@ func (s *scanner) quoted(b []byte, i int) ([]byte, int, error) {
 	if err != nil {
 		return nil, end, err
 	}
-	if !escaped {
-		return b[i+1 : end-1], end, nil
+	if v := b[i+1 : end-1]; !escaped && utf8.Valid(v) {
+		return v, end, nil
 	}
-	s.scratch, err = jsontext.AppendUnquote(s.scratch[:0], b[i:end])
-	return s.scratch, end, err
+	// Escapes or invalid UTF-8: unquote as json v2 does with decodeOptions
+	// for the other answers, so that an ID reads the same in every list.
+	var v string
+	if err := json.Unmarshal(b[i:end], &v, decodeOptions); err != nil {
+		return nil, end, err
+	}
+	s.scratch = append(s.scratch[:0], v...)
+	return s.scratch, end, nil
 }
 
 // stringEnd returns the offset past the string at b[i] (a '"') and whether
