@@ -45,6 +45,7 @@ const (
 type flags struct {
 	dockerHost    string
 	dockerTimeout time.Duration
+	electionGrace time.Duration
 	minManagers   int
 	minWorkers    int
 	allowZero     bool
@@ -80,6 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Default("3").IntVar(&f.minManagers)
 	app.Flag("health.min-workers", "Workers a cluster needs to be OK; 0 judges a managers-only swarm by its managers alone.").
 		Default("2").IntVar(&f.minWorkers)
+	app.Flag("health.election-grace", "How long after the exporter last saw a leader a swarm without leader counts as electing one (docker_swarm_up 0, reason leader_election) rather than as having lost quorum (cluster KO).").
+		Default("45s").DurationVar(&f.electionGrace)
 	app.Flag("health.allow-zero-replicas", "Count a service scaled to 0 replicas as OK instead of KO.").
 		Default("false").BoolVar(&f.allowZero)
 	app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").
@@ -152,7 +155,7 @@ func runServer(f *flags, logger, base log.Logger) error {
 		versioncollector.NewCollector(exporterName),
 	)
 	reader, err := swarm.NewReader(swarm.Config{
-		Host: f.dockerHost, Timeout: f.dockerTimeout, Registerer: reg, Logger: logger,
+		Host: f.dockerHost, Timeout: f.dockerTimeout, ElectionGrace: f.electionGrace, Registerer: reg, Logger: logger,
 	})
 	if err != nil {
 		return err

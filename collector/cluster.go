@@ -12,7 +12,7 @@ var (
 	upFamily = newFamily("docker_swarm_up",
 		"1 when this scrape could read cluster state (a swarm without leader counts as read: its KO is the answer), 0 otherwise.")
 	clusterStatusFamily = newFamily("docker_swarm_cluster_status",
-		"Cluster status, one series per status with the current one at 1: ok (at least --health.min-managers managers and --health.min-workers workers, all ready), warning (not fault tolerant, or a node not ready), ko (quorum lost, or no ready node of a required role).",
+		"Cluster status, one series per status with the current one at 1: ok (at least --health.min-managers managers and --health.min-workers workers, all ready, every manager reachable), warning (not fault tolerant, or a node not ready), ko (quorum lost, or no ready node of a required role).",
 		"status")
 	servicesStatusFamily = newFamily("docker_swarm_services_status",
 		"Worst status of the replicated and global services (jobs excluded), ok when there is none; one series per status with the current one at 1. Absent while the swarm has no leader.",
@@ -46,11 +46,7 @@ var (
 func collectCluster(r *report.Report, out *emitter) {
 	out.gauge(upFamily, boolValue(r.Up))
 	if l := r.Local; l != nil {
-		role := "worker"
-		if l.ControlAvailable {
-			role = "manager"
-		}
-		out.gauge(localNodeInfoFamily, 1, l.NodeID, l.Name, role)
+		out.gauge(localNodeInfoFamily, 1, l.NodeID, l.Name, l.Role())
 		for _, s := range swarm.LocalNodeStates {
 			out.gauge(localNodeStateFamily, boolValue(s == l.LocalNodeState), s.String())
 		}

@@ -19,22 +19,28 @@ const (
 	BelowMinManagers
 	// BelowMinWorkers: fewer workers than Thresholds.MinWorkers.
 	BelowMinWorkers
+	// ManagerUnreachable: at least one manager is not reachable. A manager
+	// that dies turns unreachable at once but stays ready until its
+	// heartbeat expires (about 10 s later): the swarm is already one loss
+	// away from losing quorum.
+	ManagerUnreachable
 
 	numConditions
 )
 
 // Conditions lists every condition in a fixed order; metrics emit all of them.
 var Conditions = [numConditions]Condition{
-	QuorumLost, NoReadyManager, NoReadyWorker, NodeNotReady, BelowMinManagers, BelowMinWorkers,
+	QuorumLost, NoReadyManager, NoReadyWorker, NodeNotReady, BelowMinManagers, BelowMinWorkers, ManagerUnreachable,
 }
 
 var conditionNames = [numConditions]string{
-	QuorumLost:       "quorum_lost",
-	NoReadyManager:   "no_ready_manager",
-	NoReadyWorker:    "no_ready_worker",
-	NodeNotReady:     "node_not_ready",
-	BelowMinManagers: "below_min_managers",
-	BelowMinWorkers:  "below_min_workers",
+	QuorumLost:         "quorum_lost",
+	NoReadyManager:     "no_ready_manager",
+	NoReadyWorker:      "no_ready_worker",
+	NodeNotReady:       "node_not_ready",
+	BelowMinManagers:   "below_min_managers",
+	BelowMinWorkers:    "below_min_workers",
+	ManagerUnreachable: "manager_unreachable",
 }
 
 // String returns the condition's metric label value.
@@ -111,7 +117,8 @@ type ClusterView struct {
 //  2. MinWorkers > 0 and no alive worker     → KO
 //  3. no alive manager                       → KO
 //  4. reachable managers < quorum            → KO
-//  5. M ≥ MinManagers, W ≥ MinWorkers, all ready → OK
+//  5. M ≥ MinManagers, W ≥ MinWorkers, all ready and every manager
+//     reachable                              → OK
 //  6. otherwise                              → WARNING
 //
 // The returned conditions are evaluated independently of the row that
@@ -130,12 +137,13 @@ func Cluster(v ClusterView, t Thresholds) (Status, ConditionSet) {
 	cs = cs.With(NoReadyWorker, noWorker).
 		With(NoReadyManager, noManager).
 		With(QuorumLost, quorumLost).
-		With(NodeNotReady, v.NotReady > 0)
+		With(NodeNotReady, v.NotReady > 0).
+		With(ManagerUnreachable, v.ReachableManagers < v.Managers)
 
 	switch {
 	case noWorker, noManager, quorumLost:
 		return KO, cs
-	case v.Managers >= t.MinManagers && v.Workers >= t.MinWorkers && v.NotReady == 0:
+	case v.Managers >= t.MinManagers && v.Workers >= t.MinWorkers && v.NotReady == 0 && v.ReachableManagers == v.Managers:
 		return OK, cs
 	default:
 		return Warning, cs

@@ -93,15 +93,18 @@ func TestClusterRows(t *testing.T) {
 		{"2: workers disconnected", view(n("ready", 3), n("disconnected", 2)), def, KO, []Condition{NoReadyWorker, NodeNotReady}},
 		{"2 skipped with min-workers=0: managers only, all ready → OK", view(n("ready", 3), nil), noWorkers, OK, nil},
 		{"2 skipped with min-workers=0: 2 managers → WARNING", view(n("ready", 2), nil), noWorkers, Warning, []Condition{BelowMinManagers}},
-		{"3: no alive manager", ClusterView{Managers: 1, Workers: 2, WorkersAlive: 2, NotReady: 1}, def, KO, []Condition{QuorumLost, NoReadyManager, NodeNotReady, BelowMinManagers}},
-		{"4: reachable below quorum", view(cat(n("ready", 2), n("down", 3)), n("ready", 2)), def, KO, []Condition{QuorumLost, NodeNotReady}},
-		{"4: 2 managers, one down (quorum 2)", view(cat(n("ready", 1), n("down", 1)), n("ready", 2)), def, KO, []Condition{QuorumLost, NodeNotReady, BelowMinManagers}},
+		{"3: no alive manager", ClusterView{Managers: 1, Workers: 2, WorkersAlive: 2, NotReady: 1}, def, KO, []Condition{QuorumLost, NoReadyManager, NodeNotReady, BelowMinManagers, ManagerUnreachable}},
+		{"4: reachable below quorum", view(cat(n("ready", 2), n("down", 3)), n("ready", 2)), def, KO, []Condition{QuorumLost, NodeNotReady, ManagerUnreachable}},
+		{"4: 2 managers, one down (quorum 2)", view(cat(n("ready", 1), n("down", 1)), n("ready", 2)), def, KO, []Condition{QuorumLost, NodeNotReady, BelowMinManagers, ManagerUnreachable}},
 		{"5: 5M+3W all ready", view(n("ready", 5), n("ready", 3)), def, OK, nil},
 		{"5 with custom thresholds", view(n("ready", 1), n("ready", 1)), Thresholds{MinManagers: 1, MinWorkers: 1}, OK, nil},
 		{"6: 2 managers", view(n("ready", 2), n("ready", 2)), def, Warning, []Condition{BelowMinManagers}},
 		{"6: 1 worker", view(n("ready", 3), n("ready", 1)), def, Warning, []Condition{BelowMinWorkers}},
 		{"6: leader change, every node unknown → WARNING, never KO", view(n("unknown", 3), n("unknown", 2)), def, Warning, []Condition{NodeNotReady}},
 		{"6: a manager unknown", view(cat(n("ready", 2), n("unknown", 1)), n("ready", 2)), def, Warning, []Condition{NodeNotReady}},
+		// A manager that just died: unreachable at once, still ready until
+		// its heartbeat expires. Not fault tolerant any more: WARNING.
+		{"6: a manager unreachable but still ready", ClusterView{Managers: 3, Workers: 2, ManagersAlive: 3, WorkersAlive: 2, ReachableManagers: 2}, def, Warning, []Condition{ManagerUnreachable}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.row, func(t *testing.T) {

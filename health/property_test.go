@@ -168,7 +168,7 @@ func specStatus(nodes []simNode, th Thresholds) Status {
 		return KO
 	case 2*reachable <= m: // not a strict majority
 		return KO
-	case m >= th.MinManagers && w >= th.MinWorkers && notReady == 0:
+	case m >= th.MinManagers && w >= th.MinWorkers && notReady == 0 && reachable == m:
 		return OK
 	}
 	return Warning

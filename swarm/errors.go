@@ -17,16 +17,17 @@ import (
 type Kind string
 
 const (
-	KindUnreachable Kind = "unreachable"  // no connection to the daemon
-	KindTimeout     Kind = "timeout"      // the daemon did not answer in time
-	KindTLS         Kind = "tls"          // TLS handshake or certificate problem
-	KindAPIVersion  Kind = "api_version"  // the daemon is older than API 1.41
-	KindNotInSwarm  Kind = "not_in_swarm" // the daemon is not part of a swarm
-	KindNotManager  Kind = "not_manager"  // the daemon is a worker
-	KindLocked      Kind = "locked"       // the manager is locked (autolock)
-	KindSwarmState  Kind = "swarm_state"  // the node is pending or in error
-	KindDecode      Kind = "decode"       // a response could not be decoded
-	KindAPI         Kind = "api_error"    // any other error answer
+	KindUnreachable Kind = "unreachable"     // no connection to the daemon
+	KindTimeout     Kind = "timeout"         // the daemon did not answer in time
+	KindTLS         Kind = "tls"             // TLS handshake or certificate problem
+	KindAPIVersion  Kind = "api_version"     // the daemon is older than API 1.41
+	KindNotInSwarm  Kind = "not_in_swarm"    // the daemon is not part of a swarm
+	KindNotManager  Kind = "not_manager"     // the daemon is a worker
+	KindLocked      Kind = "locked"          // the manager is locked (autolock)
+	KindSwarmState  Kind = "swarm_state"     // the node is pending or in error
+	KindElection    Kind = "leader_election" // no leader yet, shortly after one was seen
+	KindDecode      Kind = "decode"          // a response could not be decoded
+	KindAPI         Kind = "api_error"       // any other error answer
 )
 
 // Error is a failed read, with advice for the operator.

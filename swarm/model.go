@@ -51,6 +51,16 @@ type Info struct {
 	RemoteManagers int
 }
 
+// Role returns "manager" or "worker". A locked node is a manager: only
+// managers hold the swarm's encrypted state, and a locked one does not say
+// it can serve it.
+func (i *Info) Role() string {
+	if i.ControlAvailable || i.LocalNodeState == LocalLocked {
+		return "manager"
+	}
+	return "worker"
+}
+
 // ManagersTotal returns the number of managers: the reported total, or the
 // Raft membership this node knows of when the swarm has no leader.
 func (i *Info) ManagersTotal() int {

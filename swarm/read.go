@@ -43,6 +43,11 @@ type Config struct {
 	Host string
 	// Timeout bounds one shared read.
 	Timeout time.Duration
+	// ElectionGrace is how long after the last read that saw a leader a
+	// "no leader" answer counts as an election under way (a failed read,
+	// KindElection) rather than a lost quorum (a read whose answer is KO).
+	// Zero means no grace.
+	ElectionGrace time.Duration
 	// Registerer receives the reader's self-metrics; nil means none.
 	Registerer prometheus.Registerer
 	Logger     log.Logger
@@ -56,6 +61,7 @@ type Reader struct {
 	basePath string
 	http     *http.Client
 	timeout  time.Duration
+	grace    time.Duration
 	logger   log.Logger
 	metrics  *readMetrics
 
@@ -68,6 +74,9 @@ type Reader struct {
 	lastTask     atomic.Int64
 	lastServices atomic.Int64
 	ready        atomic.Bool
+	// lastLeader is when the last read that saw a leader started (Unix
+	// nanoseconds), 0 before any.
+	lastLeader atomic.Int64
 
 	mu       sync.Mutex
 	lastKind string // what the last read logged about, "" before any
@@ -99,6 +108,7 @@ func NewReader(cfg Config) (*Reader, error) {
 		api:     api,
 		host:    api.DaemonHost(),
 		timeout: cfg.Timeout,
+		grace:   cfg.ElectionGrace,
 		logger:  cfg.Logger,
 		metrics: m,
 	}
@@ -181,7 +191,30 @@ func (r *Reader) sharedRead() (snap *Snapshot) {
 		}
 		r.record(snap)
 	}()
-	return r.read(ctx, start)
+	return r.electionGrace(r.read(ctx, start))
+}
+
+// electionGrace tells a leader election from a lost quorum. When the leader
+// goes away, the managers answer "no leader" until they have elected a new
+// one — a few seconds, during which the swarm is not down. A "no leader"
+// answer within the grace after a read that saw a leader is therefore a
+// failed read (no vote), not a KO; after the grace, or when no read ever
+// saw a leader, the quorum is lost.
+func (r *Reader) electionGrace(snap *Snapshot) *Snapshot {
+	switch {
+	case snap.Err == nil && !snap.NoLeader:
+		r.lastLeader.Store(snap.ReadAt.UnixNano())
+	case snap.NoLeader:
+		last := r.lastLeader.Load()
+		if last == 0 || snap.ReadAt.Sub(time.Unix(0, last)) >= r.grace {
+			return snap
+		}
+		snap.NoLeader = false
+		snap.Err = &Error{Kind: KindElection,
+			Err:  fmt.Errorf("the swarm has had no leader for %v: the managers are electing one", snap.ReadAt.Sub(time.Unix(0, last)).Round(time.Second)),
+			Hint: fmt.Sprintf("an election ends within seconds; if there is still no leader %v after the last one was seen, quorum is lost and the cluster status turns KO", r.grace)}
+	}
+	return snap
 }
 
 func (r *Reader) read(ctx context.Context, start time.Time) *Snapshot {
@@ -361,7 +394,7 @@ func classifyVersion(err error) *Error {
 // record updates the self-metrics and logs once per change of outcome.
 func (r *Reader) record(snap *Snapshot) {
 	r.metrics.reads.Inc()
-	kind, msg := "", ""
+	kind := ""
 	var e *Error
 	switch {
 	case errors.As(snap.Err, &e):
@@ -387,9 +420,10 @@ func (r *Reader) record(snap *Snapshot) {
 		return
 	}
 	switch {
+	case e != nil && e.Kind == KindElection:
+		level.Warn(r.logger).Log("msg", "the swarm is electing a leader", "host", r.host, "err", e.Error(), "hint", e.Hint)
 	case e != nil:
-		msg = "cannot read the swarm"
-		level.Error(r.logger).Log("msg", msg, "reason", kind, "host", r.host, "err", e.Error(), "hint", e.Hint)
+		level.Error(r.logger).Log("msg", "cannot read the swarm", "reason", kind, "host", r.host, "err", e.Error(), "hint", e.Hint)
 	case snap.Err != nil:
 		level.Error(r.logger).Log("msg", "cannot read the swarm", "host", r.host, "err", snap.Err)
 	case snap.NoLeader:

@@ -344,3 +344,36 @@ func collectorFor(t *testing.T, reg *prometheus.Registry, name string) prometheu
 	t.Fatalf("metric %s not found", name)
 	return nil
 }
+
+// Shortly after a read that saw a leader, "no leader" is an election under
+// way: a failed read, not a KO. After the grace, the quorum is lost.
+func TestElectionGrace(t *testing.T) {
+	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	defer srv.Close()
+	r, err := swarm.NewReader(swarm.Config{Host: srv.Host, Timeout: 5 * time.Second, ElectionGrace: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+
+	// Without any read that saw a leader, no leader is a lost quorum.
+	srv.SetFixture(load(t, "quorum-lost"))
+	if snap := r.Read(context.Background()); snap.Err != nil || !snap.NoLeader {
+		t.Fatalf("first read without leader: err %v, no leader %v; want a lost quorum", snap.Err, snap.NoLeader)
+	}
+
+	srv.SetFixture(load(t, "healthy-3m2w"))
+	if snap := r.Read(context.Background()); snap.Err != nil || snap.NoLeader {
+		t.Fatalf("healthy read: %v", snap.Err)
+	}
+	srv.SetFixture(load(t, "quorum-lost"))
+	snap := r.Read(context.Background())
+	var e *swarm.Error
+	if !errors.As(snap.Err, &e) || e.Kind != swarm.KindElection || snap.NoLeader || snap.Info == nil {
+		t.Fatalf("no leader right after a leader: err %v, no leader %v; want an election under way", snap.Err, snap.NoLeader)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if snap := r.Read(context.Background()); snap.Err != nil || !snap.NoLeader {
+		t.Fatalf("no leader after the grace: err %v, no leader %v; want a lost quorum", snap.Err, snap.NoLeader)
+	}
+}
