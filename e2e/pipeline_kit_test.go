@@ -52,10 +52,10 @@ var pipeFor = map[string]time.Duration{
 // in the per-node and per-service series: the survivor's ~30-40 s hang,
 // SwarmQuorumLost's for:, the time to restart two managers and for them to
 // bring a leader back (70-110 s in all here). No node alert's condition
-// holds when that scenario begins (scenario 3 waits until every instance
-// sees its manager back), so theirs only has to outlast an election's gap
-// (up to ~45 s of docker_swarm_up 0), and lets their resolution arrive
-// within the test.
+// holds when that scenario begins (scenario 3 waits until those of its
+// manager have been false for 10 s), so theirs only has to outlast an
+// election's gap (up to ~45 s of docker_swarm_up 0), and lets their
+// resolution arrive within the test.
 func pipeKeepFiring(rule string) time.Duration {
 	switch rule {
 	case "SwarmNodeDown", "SwarmManagerUnreachable":
