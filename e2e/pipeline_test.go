@@ -103,7 +103,7 @@ type pipeline struct {
 type pipeScenario struct {
 	Name     string
 	From, To time.Time
-	Required []pipeMatch      // must be notified firing, one alert each, once
+	Required []pipeMatch       // must be notified firing, one alert each, once
 	Allowed  map[string]string // alertname → why it may fire too
 	Carried  map[string]bool   // alerts (Key) already firing at From
 }
