@@ -193,7 +193,7 @@ func pipeSetup(t *testing.T, s *swarmtest.Swarm, amtool string) *pipeline {
 		path := filepath.Join(dir, "rules", "swarm_exporter.rules.yml")
 		b, err := os.ReadFile(path)
 		faultMust(t, err)
-		broken := strings.Replace(string(b), "expr: max without (instance) (docker_swarm_node_state)", "expr: docker_swarm_node_state", 1)
+		broken := strings.Replace(string(b), "expr: max without (instance) (docker_swarm_node_state and on (job, instance) instance:docker_swarm_node_view:bool)", "expr: docker_swarm_node_state", 1)
 		if broken == string(b) {
 			t.Fatal("per-instance-rules: the rule to break is not there")
 		}
