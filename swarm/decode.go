@@ -641,8 +641,9 @@ func (d *TasksDecoder) task(b []byte, i int, t *Tasks) (int, error) {
 // TasksDecoder) and the service list. It checks the whole grammar (a
 // truncated or malformed body is an error, as with encoding/json) but finds
 // the end of each string eight bytes at a time and looks only at the
-// members it keeps; what it does not check is that the strings it skips hold
-// no raw control character: Docker's encoder never writes one.
+// members it keeps; what it does not check is that the strings it skips and
+// the member names hold no raw control character and are valid UTF-8:
+// Docker's encoder never writes either, and the values it keeps are checked.
 //
 // A goroutine reads the body ahead of the parser, into a few chunks reused
 // across calls, so that copying the bytes out of the kernel overlaps
@@ -1013,11 +1014,20 @@ func (s *scanner) name(b []byte, i int) ([]byte, int, error) {
 	if b[i] != '"' {
 		return nil, i, s.syntaxError(i, "a member name")
 	}
-	key, i, err := s.quoted(b, i)
+	// Every name the decoders look for is ASCII: a name that is not valid
+	// UTF-8 matches none of them, unquoted or not, so only a name with
+	// escapes needs unquoting.
+	end, escaped, err := s.stringEnd(b, i)
 	if err != nil {
-		return nil, i, err
+		return nil, end, err
 	}
-	if i = skipSpace(b, i); i >= len(b) {
+	key := b[i+1 : end-1]
+	if escaped {
+		if key, end, err = s.quoted(b, i); err != nil {
+			return nil, end, err
+		}
+	}
+	if i = skipSpace(b, end); i >= len(b) {
 		return nil, i, s.more()
 	}
 	if b[i] != ':' {
@@ -1027,6 +1037,31 @@ func (s *scanner) name(b []byte, i int) ([]byte, int, error) {
 		return nil, i, s.more()
 	}
 	return key, i, nil
+}
+
+// skipName is name for the members of a value being skipped: it checks
+// the name's grammar, as skip does for strings, without unquoting it.
+func (s *scanner) skipName(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return i, s.more()
+	}
+	if b[i] != '"' {
+		return i, s.syntaxError(i, "a member name")
+	}
+	i, _, err := s.stringEnd(b, i)
+	if err != nil {
+		return i, err
+	}
+	if i = skipSpace(b, i); i >= len(b) {
+		return i, s.more()
+	}
+	if b[i] != ':' {
+		return i, s.syntaxError(i, "':' after a member name")
+	}
+	if i = skipSpace(b, i+1); i >= len(b) {
+		return i, s.more()
+	}
+	return i, nil
 }
 
 // str parses a string or null at b[i]; null reads as empty.
@@ -1175,8 +1210,7 @@ func (s *scanner) skip(b []byte, i int) (int, error) {
 			}
 			stack = append(stack, c)
 			if c == '{' {
-				_, i, err = s.name(b, i)
-				if err != nil {
+				if i, err = s.skipName(b, i); err != nil {
 					return i, err
 				}
 			}
@@ -1212,7 +1246,7 @@ func (s *scanner) skip(b []byte, i int) (int, error) {
 				return i, s.more()
 			}
 			if top == '{' {
-				if _, i, err = s.name(b, i); err != nil {
+				if i, err = s.skipName(b, i); err != nil {
 					return i, err
 				}
 			}
