@@ -1039,31 +1039,6 @@ func (s *scanner) name(b []byte, i int) ([]byte, int, error) {
 	return key, i, nil
 }
 
-// skipName is name for the members of a value being skipped: it checks
-// the name's grammar, as skip does for strings, without unquoting it.
-func (s *scanner) skipName(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return i, s.more()
-	}
-	if b[i] != '"' {
-		return i, s.syntaxError(i, "a member name")
-	}
-	i, _, err := s.stringEnd(b, i)
-	if err != nil {
-		return i, err
-	}
-	if i = skipSpace(b, i); i >= len(b) {
-		return i, s.more()
-	}
-	if b[i] != ':' {
-		return i, s.syntaxError(i, "':' after a member name")
-	}
-	if i = skipSpace(b, i+1); i >= len(b) {
-		return i, s.more()
-	}
-	return i, nil
-}
-
 // str parses a string or null at b[i]; null reads as empty.
 func (s *scanner) str(b []byte, i int) ([]byte, int, error) {
 	switch {
@@ -1210,7 +1185,7 @@ func (s *scanner) skip(b []byte, i int) (int, error) {
 			}
 			stack = append(stack, c)
 			if c == '{' {
-				if i, err = s.skipName(b, i); err != nil {
+				if _, i, err = s.name(b, i); err != nil {
 					return i, err
 				}
 			}
@@ -1246,7 +1221,7 @@ func (s *scanner) skip(b []byte, i int) (int, error) {
 				return i, s.more()
 			}
 			if top == '{' {
-				if i, err = s.skipName(b, i); err != nil {
+				if _, i, err = s.name(b, i); err != nil {
 					return i, err
 				}
 			}
