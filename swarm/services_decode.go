@@ -1,0 +1,400 @@
+package swarm
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/swarm-exporter/swarm_exporter/placement"
+)
+
+// rawService is a service as its JSON says, before Docker's defaults.
+type rawService struct {
+	ID            string
+	Spec          serviceSpec
+	UpdateStatus  opt[updateStatus]
+	ServiceStatus opt[serviceStatus]
+}
+
+type serviceSpec struct {
+	Name         string
+	Stack        string // the StackLabel label
+	TaskTemplate taskTemplate
+	Mode         serviceMode
+}
+
+type taskTemplate struct {
+	ContainerSpec opt[struct{ Image string }]
+	Placement     opt[servicePlacement]
+}
+
+type servicePlacement struct {
+	Constraints []string
+	Platforms   []placement.Platform
+}
+
+type serviceMode struct {
+	Replicated    opt[struct{ Replicas opt[uint64] }]
+	Global        opt[struct{}]
+	ReplicatedJob opt[struct{ MaxConcurrent, TotalCompletions opt[uint64] }]
+	GlobalJob     opt[struct{}]
+}
+
+type updateStatus struct {
+	State     string
+	StartedAt opt[time.Time]
+}
+
+type serviceStatus struct {
+	RunningTasks, DesiredTasks, CompletedTasks uint64
+}
+
+// opt is a member that may be missing or null: what json v2 decodes into a
+// nil pointer, without allocating one per service.
+type opt[T any] struct {
+	ok bool
+	v  T
+}
+
+func (o *opt[T]) reset() { *o = opt[T]{} }
+func (o *opt[T]) set()   { o.ok = true } // a member that comes twice merges into the first
+
+// StackLabel is the label `docker stack deploy` puts on a stack's services.
+const StackLabel = "com.docker.stack.namespace"
+
+// DecodeServices decodes a /services?status=true response, one service at a
+// time. It uses the scanner of the task list (see TasksDecoder): at
+// thousands of services, decoding them into structs with json v2 kept a
+// second core busy for most of the time the task list took.
+func DecodeServices(r io.Reader) ([]Service, error) {
+	s := scanners.Get().(*scanner)
+	defer scanners.Put(s)
+	return decodeServices(s, r, 0)
+}
+
+// decodeServices decodes a service list with s, into a list with room for n
+// services.
+func decodeServices(s *scanner, r io.Reader, n int) ([]Service, error) {
+	var services []Service
+	if n > 0 {
+		services = make([]Service, 0, n)
+	}
+	var raw rawService
+	err := s.list(r, func(b []byte, i int) (int, error) {
+		raw = rawService{}
+		next, err := s.service(b, i, &raw)
+		if err == nil {
+			services = append(services, raw.service())
+		}
+		return next, err
+	})
+	if err != nil {
+		return nil, &DecodeError{Endpoint: "services", Err: err}
+	}
+	if len(services) == 0 {
+		return nil, nil
+	}
+	return services, nil
+}
+
+// service applies Docker's defaults.
+func (raw *rawService) service() Service {
+	spec := &raw.Spec
+	s := Service{
+		ID:    raw.ID,
+		Name:  spec.Name,
+		Stack: spec.Stack,
+	}
+	if cs := spec.TaskTemplate.ContainerSpec; cs.ok {
+		s.Image = stripDigest(cs.v.Image)
+	}
+	if p := spec.TaskTemplate.Placement; p.ok {
+		s.Constraints = p.v.Constraints
+		s.Platforms = p.v.Platforms
+	}
+	m := &spec.Mode
+	switch {
+	case m.Global.ok:
+		s.Mode = Global
+	case m.ReplicatedJob.ok:
+		// Docker's defaults: one task at a time, as many completions
+		// as MaxConcurrent.
+		s.Mode = ReplicatedJob
+		s.MaxConcurrent = 1
+		if j := &m.ReplicatedJob.v; j.MaxConcurrent.ok {
+			s.MaxConcurrent = j.MaxConcurrent.v
+		}
+		s.Replicas = s.MaxConcurrent
+		if j := &m.ReplicatedJob.v; j.TotalCompletions.ok {
+			s.Replicas = j.TotalCompletions.v
+		}
+	case m.GlobalJob.ok:
+		s.Mode = GlobalJob
+	default:
+		// Replicated, also when the mode is missing: Docker's default.
+		s.Mode = Replicated
+		s.Replicas = 1
+		if r := &m.Replicated; r.ok && r.v.Replicas.ok {
+			s.Replicas = r.v.Replicas.v
+		}
+	}
+	if u := &raw.UpdateStatus; u.ok {
+		s.UpdateState = parseUpdateState(u.v.State)
+		if u.v.StartedAt.ok {
+			s.UpdateStartedAt = u.v.StartedAt.v
+		}
+	}
+	if st := &raw.ServiceStatus; st.ok {
+		s.Reported = ReportedStatus{Running: st.v.RunningTasks, Desired: st.v.DesiredTasks, Completed: st.v.CompletedTasks}
+	}
+	return s
+}
+
+// The parsing of a service follows json v2's decoding into pointers and
+// structs: members it does not know are skipped, a value of the wrong type
+// is an error, null sets a value to its zero value (nil for a pointer), and
+// a member that comes twice merges into the object of the first and
+// replaces anything else.
+
+func (s *scanner) service(b []byte, i int, raw *rawService) (int, error) {
+	return s.object(b, i, func() { *raw = rawService{} }, nil, func(key, b []byte, i int) (int, error) {
+		switch string(key) {
+		case "ID":
+			return s.text(b, i, &raw.ID)
+		case "Spec":
+			return s.serviceSpec(b, i, &raw.Spec)
+		case "UpdateStatus":
+			u := &raw.UpdateStatus
+			return s.object(b, i, u.reset, u.set, func(key, b []byte, i int) (int, error) {
+				switch string(key) {
+				case "State":
+					return s.text(b, i, &u.v.State)
+				case "StartedAt":
+					return s.time(b, i, &u.v.StartedAt)
+				}
+				return s.skip(b, i)
+			})
+		case "ServiceStatus":
+			st := &raw.ServiceStatus
+			return s.object(b, i, st.reset, st.set, func(key, b []byte, i int) (int, error) {
+				switch string(key) {
+				case "RunningTasks":
+					return s.uint(b, i, &st.v.RunningTasks)
+				case "DesiredTasks":
+					return s.uint(b, i, &st.v.DesiredTasks)
+				case "CompletedTasks":
+					return s.uint(b, i, &st.v.CompletedTasks)
+				}
+				return s.skip(b, i)
+			})
+		}
+		return s.skip(b, i)
+	})
+}
+
+func (s *scanner) serviceSpec(b []byte, i int, spec *serviceSpec) (int, error) {
+	return s.object(b, i, func() { *spec = serviceSpec{} }, nil, func(key, b []byte, i int) (int, error) {
+		switch string(key) {
+		case "Name":
+			return s.text(b, i, &spec.Name)
+		case "Labels":
+			// A map of strings, of which one is kept.
+			return s.object(b, i, func() { spec.Stack = "" }, nil, func(key, b []byte, i int) (int, error) {
+				if string(key) == StackLabel {
+					return s.text(b, i, &spec.Stack)
+				}
+				_, next, err := s.str(b, i)
+				return next, err
+			})
+		case "TaskTemplate":
+			return s.taskTemplate(b, i, &spec.TaskTemplate)
+		case "Mode":
+			return s.serviceMode(b, i, &spec.Mode)
+		}
+		return s.skip(b, i)
+	})
+}
+
+func (s *scanner) taskTemplate(b []byte, i int, tt *taskTemplate) (int, error) {
+	return s.object(b, i, func() { *tt = taskTemplate{} }, nil, func(key, b []byte, i int) (int, error) {
+		switch string(key) {
+		case "ContainerSpec":
+			cs := &tt.ContainerSpec
+			return s.object(b, i, cs.reset, cs.set, func(key, b []byte, i int) (int, error) {
+				if string(key) == "Image" {
+					return s.text(b, i, &cs.v.Image)
+				}
+				return s.skip(b, i)
+			})
+		case "Placement":
+			p := &tt.Placement
+			return s.object(b, i, p.reset, p.set, func(key, b []byte, i int) (int, error) {
+				switch string(key) {
+				case "Constraints":
+					c := &p.v.Constraints
+					return s.array(b, i, func() { *c = nil }, func() { *c = []string{} }, func(b []byte, i int) (int, error) {
+						*c = append(*c, "")
+						return s.text(b, i, &(*c)[len(*c)-1])
+					})
+				case "Platforms":
+					pl := &p.v.Platforms
+					return s.array(b, i, func() { *pl = nil }, func() { *pl = []placement.Platform{} }, func(b []byte, i int) (int, error) {
+						*pl = append(*pl, placement.Platform{})
+						e := &(*pl)[len(*pl)-1]
+						return s.object(b, i, nil, nil, func(key, b []byte, i int) (int, error) {
+							switch string(key) {
+							case "OS":
+								return s.text(b, i, &e.OS)
+							case "Architecture":
+								return s.text(b, i, &e.Architecture)
+							}
+							return s.skip(b, i)
+						})
+					})
+				}
+				return s.skip(b, i)
+			})
+		}
+		return s.skip(b, i)
+	})
+}
+
+func (s *scanner) serviceMode(b []byte, i int, m *serviceMode) (int, error) {
+	return s.object(b, i, func() { *m = serviceMode{} }, nil, func(key, b []byte, i int) (int, error) {
+		switch string(key) {
+		case "Replicated":
+			r := &m.Replicated
+			return s.object(b, i, r.reset, r.set, func(key, b []byte, i int) (int, error) {
+				if string(key) == "Replicas" {
+					return s.optUint(b, i, &r.v.Replicas)
+				}
+				return s.skip(b, i)
+			})
+		case "ReplicatedJob":
+			j := &m.ReplicatedJob
+			return s.object(b, i, j.reset, j.set, func(key, b []byte, i int) (int, error) {
+				switch string(key) {
+				case "MaxConcurrent":
+					return s.optUint(b, i, &j.v.MaxConcurrent)
+				case "TotalCompletions":
+					return s.optUint(b, i, &j.v.TotalCompletions)
+				}
+				return s.skip(b, i)
+			})
+		case "Global":
+			return s.object(b, i, m.Global.reset, m.Global.set, s.skipMember)
+		case "GlobalJob":
+			return s.object(b, i, m.GlobalJob.reset, m.GlobalJob.set, s.skipMember)
+		}
+		return s.skip(b, i)
+	})
+}
+
+func (s *scanner) skipMember(_, b []byte, i int) (int, error) { return s.skip(b, i) }
+
+// text parses a string or null at b[i] into *dst. Plain printable ASCII,
+// nearly every string Docker sends, is copied as it is; anything else is
+// handed to json v2, so that escapes, invalid UTF-8 and control characters
+// are treated as it treats them.
+func (s *scanner) text(b []byte, i int, dst *string) (int, error) {
+	switch {
+	case i >= len(b):
+		return i, s.more()
+	case b[i] == 'n':
+		*dst = ""
+		return s.literal(b, i)
+	case b[i] != '"':
+		return i, s.wrongTypeAt(b, i, "a string")
+	}
+	end, escaped, err := s.stringEnd(b, i)
+	if err != nil {
+		return end, err
+	}
+	if v := b[i+1 : end-1]; !escaped && printableASCII(v) {
+		*dst = string(v)
+		return end, nil
+	}
+	var v string
+	err = json.Unmarshal(b[i:end], &v, decodeOptions)
+	*dst = v
+	return end, err
+}
+
+func printableASCII(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// uint parses a number or null (0) at b[i] into *dst: an integer in the
+// range of uint64, as json v2 requires.
+func (s *scanner) uint(b []byte, i int, dst *uint64) (int, error) {
+	switch {
+	case i >= len(b):
+		return i, s.more()
+	case b[i] == 'n':
+		*dst = 0
+		return s.literal(b, i)
+	case b[i] != '-' && (b[i] < '0' || b[i] > '9'):
+		return i, s.wrongTypeAt(b, i, "a number")
+	}
+	end, err := s.number(b, i)
+	if err != nil {
+		return end, err
+	}
+	var n uint64
+	for _, c := range b[i:end] {
+		d := uint64(c - '0')
+		if d > 9 || n > (math.MaxUint64-d)/10 {
+			return end, fmt.Errorf("%w at offset %d: %s is not an unsigned 64-bit integer", errWrongType, s.off+int64(i), b[i:end])
+		}
+		n = n*10 + d
+	}
+	*dst = n
+	return end, nil
+}
+
+// optUint parses a number or null (missing) at b[i] into *dst.
+func (s *scanner) optUint(b []byte, i int, dst *opt[uint64]) (int, error) {
+	if i < len(b) && b[i] == 'n' {
+		dst.reset()
+		return s.literal(b, i)
+	}
+	dst.set()
+	return s.uint(b, i, &dst.v)
+}
+
+// time parses an RFC 3339 time or null (missing) at b[i] into *dst with
+// json v2, whose checks of the format it keeps: only updated services
+// have one.
+func (s *scanner) time(b []byte, i int, dst *opt[time.Time]) (int, error) {
+	if i < len(b) && b[i] == 'n' {
+		dst.reset()
+		return s.literal(b, i)
+	}
+	end, err := s.skip(b, i)
+	if err != nil {
+		return end, err
+	}
+	var t time.Time
+	if err := json.Unmarshal(b[i:end], &t, decodeOptions); err != nil {
+		return end, err
+	}
+	dst.ok, dst.v = true, t
+	return end, nil
+}
+
+// stripDigest drops the "@sha256:…" that Docker pins to an image reference:
+// the tag is what operators recognise, as `docker service ls` shows it.
+func stripDigest(image string) string {
+	if i := strings.LastIndexByte(image, '@'); i >= 0 {
+		return image[:i]
+	}
+	return image
+}
