@@ -152,6 +152,23 @@ func (e *Exporter) Report(ctx context.Context) *report.Report {
 	return report.Build(e.reader.Read(ctx), e.options)
 }
 
+// fullReader is a Reader that can read the services whatever its settings
+// say (a *swarm.Reader).
+type fullReader interface {
+	ReadFull(ctx context.Context) *swarm.Snapshot
+}
+
+// FullReport is Report with the services read even where the scrapes leave
+// them to the exporter on the leader (--read.services=leader): the status
+// API and the status command, which are asked rarely and whose users
+// expect the services.
+func (e *Exporter) FullReport(ctx context.Context) *report.Report {
+	if f, ok := e.reader.(fullReader); ok {
+		return report.Build(f.ReadFull(ctx), e.options)
+	}
+	return e.Report(ctx)
+}
+
 // Scrape returns a prometheus.Collector for one scrape, bounded by ctx.
 func (e *Exporter) Scrape(ctx context.Context) prometheus.Collector {
 	return &scrape{e: e, ctx: ctx}
