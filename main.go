@@ -45,6 +45,8 @@ const (
 type flags struct {
 	dockerHost    string
 	dockerTimeout time.Duration
+	readMaxAge    time.Duration
+	readServices  string
 	electionGrace time.Duration
 	minManagers   int
 	minWorkers    int
@@ -77,6 +79,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		StringVar(&f.dockerHost)
 	app.Flag("docker.timeout", "Deadline of one read of the swarm; also caps every scrape.").
 		Default("10s").DurationVar(&f.dockerTimeout)
+	app.Flag("read.max-age", "Reuse the last successful read for the scrapes that arrive less than this long after it started, instead of reading again; 0 reads on every scrape. "+
+		"Just under the scrape interval (14s for 15s) makes several Prometheus servers share one read per interval; a scrape's data is then up to this old.").
+		Default("0s").DurationVar(&f.readMaxAge)
+	app.Flag("read.services", "Which instances read the services and tasks: always, or leader (only while the manager read through is the swarm's leader; the others report the cluster and the nodes, and leave the services to the leader's exporter). "+
+		"The status API and the status command always read them.").
+		Default("always").EnumVar(&f.readServices, swarm.ServicesModes...)
 	app.Flag("health.min-managers", "Managers a cluster needs to be OK (fault tolerant).").
 		Default("3").IntVar(&f.minManagers)
 	app.Flag("health.min-workers", "Workers a cluster needs to be OK; 0 judges a managers-only swarm by its managers alone.").
@@ -154,8 +162,16 @@ func runServer(f *flags, logger, base log.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		versioncollector.NewCollector(exporterName),
 	)
+	services, err := swarm.ParseServicesMode(f.readServices)
+	if err != nil {
+		return err
+	}
+	if f.readMaxAge < 0 {
+		return fmt.Errorf("--read.max-age=%v: want 0 (read on every scrape) or a positive duration", f.readMaxAge)
+	}
 	reader, err := swarm.NewReader(swarm.Config{
-		Host: f.dockerHost, Timeout: f.dockerTimeout, ElectionGrace: f.electionGrace, Registerer: reg, Logger: logger,
+		Host: f.dockerHost, Timeout: f.dockerTimeout, ElectionGrace: f.electionGrace,
+		MaxAge: f.readMaxAge, Services: services, Registerer: reg, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -167,7 +183,8 @@ func runServer(f *flags, logger, base log.Logger) error {
 		return err
 	}
 	level.Info(logger).Log("msg", "reading the swarm through", "docker_host", reader.Host(),
-		"collectors", strings.Join(enabled, ","), "docker_timeout", f.dockerTimeout)
+		"collectors", strings.Join(enabled, ","), "docker_timeout", f.dockerTimeout,
+		"read_max_age", f.readMaxAge, "read_services", services)
 
 	// Read once at start so that a wrong socket or a worker node is logged
 	// before the first scrape.
@@ -177,7 +194,7 @@ func runServer(f *flags, logger, base log.Logger) error {
 	mux.Handle(f.metricsPath, exp.Handler(collector.HandlerOpts{
 		MaxTimeout: f.dockerTimeout, TimeoutOffset: f.timeoutOffset, Gatherer: reg,
 	}))
-	status := statusapi.Handler(statusPrefix, exp.Report, f.dockerTimeout)
+	status := statusapi.Handler(statusPrefix, exp.FullReport, f.dockerTimeout)
 	mux.Handle(statusPrefix, status)
 	mux.Handle(statusPrefix+"/", status)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
@@ -229,7 +246,7 @@ func runStatus(f *flags, stdout, stderr io.Writer) int {
 	defer reader.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), f.dockerTimeout)
 	defer cancel()
-	rep := report.Build(reader.Read(ctx), f.reportOptions())
+	rep := report.Build(reader.ReadFull(ctx), f.reportOptions())
 
 	if f.statusOutput == "table" {
 		if err := statusapi.WriteTable(stdout, rep, f.statusPart); err != nil {
