@@ -16,7 +16,8 @@
 //
 // It needs root, the harness's prerequisites and curl:
 //
-//	go run ./tools/managerbench                         # 100, 500 and 1,000 services × 10 tasks
+//	go run ./tools/managerbench                         # 100, 500 and 1,000 services × 10 tasks, Debian's 20.10
+//	go run ./tools/managerbench -engine 29              # the same on Docker 29 (`make engine` builds it once)
 //	go run ./tools/managerbench -sizes 1000 -rounds 6   # one size, longer
 //
 // docs/benchmarks.md explains the method and holds the tables.
@@ -51,6 +52,9 @@ type options struct {
 	scrapers  []int
 	idle      time.Duration
 	exporter  string
+	engine    string
+	prefix    string
+	subnet    string
 	keep      bool
 }
 
@@ -68,6 +72,9 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 5, "intervals measured per N×M configuration")
 	flag.DurationVar(&o.idle, "idle", 20*time.Second, "how long the managers' idle CPU is measured at each size")
 	flag.StringVar(&o.exporter, "exporter", "", "an exporter binary to measure instead of building this checkout's")
+	flag.StringVar(&o.engine, "engine", swarmtest.EngineDebian, "the managers' Docker engine: "+swarmtest.EngineDebian+" (Debian's) or "+swarmtest.EngineCurrent+" (built by `make engine`)")
+	flag.StringVar(&o.prefix, "prefix", "swmb", "the harness prefix of the swarm (a run of another prefix may run at once)")
+	flag.StringVar(&o.subnet, "subnet", "10.213.60.0/24", "the swarm's private /24")
 	flag.BoolVar(&o.keep, "keep", false, "keep the swarm up at the end until interrupted")
 	flag.Parse()
 	var err error
@@ -130,10 +137,15 @@ func run(o options) error {
 		}
 	}
 
+	engine, err := swarmtest.LookupEngine(o.engine)
+	if err != nil {
+		return err
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute) // the harness's lock may be held by another run
-	s, err := swarmtest.Start(ctx, swarmtest.Options{Managers: 3, NoWorkloadImage: true, Logf: logf})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute) // another run of the prefix may hold its lock
+	s, err := swarmtest.Start(ctx, swarmtest.Options{Managers: 3, NoWorkloadImage: true, Engine: engine,
+		Prefix: o.prefix, Subnet: o.subnet, Logf: logf})
 	cancel()
 	if err != nil {
 		return err

@@ -109,7 +109,7 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%d ms", d.Milliseconds())
 }
 
-func cpuS(v float64) string { return fmt.Sprintf("%.2f s", v) }
+func cpuS(v float64) string { return fmt.Sprintf("%.3f s", v) }
 
 func ratio(a, b time.Duration) float64 {
 	if b <= 0 {
