@@ -257,4 +257,8 @@ func TestServerReadFlags(t *testing.T) {
 	if code := run([]string{"--read.services=never"}, io.Discard, &stderr); code != 64 {
 		t.Errorf("--read.services=never: exit %d, want 64 (%s)", code, stderr.String())
 	}
+	stderr.Reset()
+	if code := run([]string{"--read.max-age=-1s", "--web.listen-address=" + freeAddress(t)}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "--read.max-age") {
+		t.Errorf("--read.max-age=-1s: exit %d, want 1 with a message naming the flag (%s)", code, stderr.String())
+	}
 }
