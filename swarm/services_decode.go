@@ -1,9 +1,7 @@
 package swarm
 
 import (
-	"fmt"
 	"io"
-	"math"
 	"strings"
 	"time"
 
@@ -17,6 +15,7 @@ type rawService struct {
 	Spec          serviceSpec
 	UpdateStatus  opt[updateStatus]
 	ServiceStatus opt[serviceStatus]
+	JobStatus     opt[jobStatus]
 }
 
 type serviceSpec struct {
@@ -46,6 +45,10 @@ type serviceMode struct {
 type updateStatus struct {
 	State     string
 	StartedAt opt[time.Time]
+}
+
+type jobStatus struct {
+	JobIteration uint64 // JobIteration.Index
 }
 
 type serviceStatus struct {
@@ -147,6 +150,9 @@ func (raw *rawService) service() Service {
 			s.UpdateStartedAt = u.v.StartedAt.v
 		}
 	}
+	if js := &raw.JobStatus; js.ok {
+		s.HasJobStatus, s.JobIteration = true, js.v.JobIteration
+	}
 	if st := &raw.ServiceStatus; st.ok {
 		s.Reported = ReportedStatus{Running: st.v.RunningTasks, Desired: st.v.DesiredTasks, Completed: st.v.CompletedTasks}
 	}
@@ -187,6 +193,14 @@ func (s *scanner) service(b []byte, i int, raw *rawService) (int, error) {
 					return s.uint(b, i, &st.v.DesiredTasks)
 				case "CompletedTasks":
 					return s.uint(b, i, &st.v.CompletedTasks)
+				}
+				return s.skip(b, i)
+			})
+		case "JobStatus":
+			js := &raw.JobStatus
+			return s.object(b, i, js.reset, js.set, func(key, b []byte, i int) (int, error) {
+				if string(key) == "JobIteration" {
+					return s.version(b, i, &js.v.JobIteration, nil)
 				}
 				return s.skip(b, i)
 			})
@@ -330,34 +344,6 @@ func printableASCII(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// uint parses a number or null (0) at b[i] into *dst: an integer in the
-// range of uint64, as json v2 requires.
-func (s *scanner) uint(b []byte, i int, dst *uint64) (int, error) {
-	switch {
-	case i >= len(b):
-		return i, s.more()
-	case b[i] == 'n':
-		*dst = 0
-		return s.literal(b, i)
-	case b[i] != '-' && (b[i] < '0' || b[i] > '9'):
-		return i, s.wrongTypeAt(b, i, "a number")
-	}
-	end, err := s.number(b, i)
-	if err != nil {
-		return end, err
-	}
-	var n uint64
-	for _, c := range b[i:end] {
-		d := uint64(c - '0')
-		if d > 9 || n > (math.MaxUint64-d)/10 {
-			return end, fmt.Errorf("%w at offset %d: %s is not an unsigned 64-bit integer", errWrongType, s.off+int64(i), b[i:end])
-		}
-		n = n*10 + d
-	}
-	*dst = n
-	return end, nil
 }
 
 // optUint parses a number or null (missing) at b[i] into *dst.
