@@ -29,7 +29,7 @@ var (
 		"Unix time at which a service's last update or rollback started; absent when the service was never updated.",
 		"service_name", "stack")
 	serviceCompletedFamily = newFamily("docker_swarm_service_tasks_completed",
-		"Tasks of a job that have completed.",
+		"Tasks of a job's current run that have completed.",
 		"service_name", "stack", "mode")
 )
 

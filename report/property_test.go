@@ -99,6 +99,10 @@ func (genSnapshot) Generate(r *rand.Rand, _ int) reflect.Value {
 		if s.Mode == swarm.ReplicatedJob {
 			s.MaxConcurrent = 1
 		}
+		if s.Mode.Job() && r.Intn(4) != 0 {
+			// A job re-run once or twice.
+			s.HasJobStatus, s.JobIteration = true, uint64(r.Intn(3))
+		}
 		snap.Services = append(snap.Services, s)
 	}
 	ts := &snap.Tasks
@@ -117,6 +121,9 @@ func (genSnapshot) Generate(r *rand.Rand, _ int) reflect.Value {
 		if r.Float64() < bad*2 {
 			t.State = pick(r, allTaskStates)
 			t.Desired = pick(r, []swarm.TaskState{swarm.TaskRunning, swarm.TaskReady, swarm.TaskComplete, swarm.TaskShutdown})
+		}
+		if r.Intn(3) != 0 {
+			t.HasJobIteration, t.JobIteration = true, uint64(r.Intn(3))
 		}
 		ts.List = append(ts.List, t)
 	}
@@ -152,8 +159,13 @@ func recount(snap *swarm.Snapshot, s *swarm.Service) (desired, running int) {
 	} else {
 		desired = int(s.Replicas)
 	}
+	// A job's tasks count in its current run only.
+	counts := func(t swarm.Task) bool {
+		return snap.Tasks.ServiceIDs[t.Service] == s.ID &&
+			(!s.Mode.Job() || !s.HasJobStatus || t.HasJobIteration && t.JobIteration == s.JobIteration)
+	}
 	for _, t := range snap.Tasks.List {
-		if snap.Tasks.ServiceIDs[t.Service] != s.ID || t.State != swarm.TaskRunning || t.Node < 0 {
+		if !counts(t) || t.State != swarm.TaskRunning || t.Node < 0 {
 			continue
 		}
 		if t.Desired != swarm.TaskRunning && !(s.Mode.Job() && t.Desired == swarm.TaskComplete) {

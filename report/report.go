@@ -91,11 +91,13 @@ type Service struct {
 	// (replicated job) or eligible nodes (global job) of a job.
 	Desired int
 	// Running counts tasks whose state and desired state are running, on
-	// nodes that are not down (for global services: on eligible nodes).
+	// nodes that are not down (for global services: on eligible nodes);
+	// for a job, in its current run only.
 	Running int
-	// Completed counts completed tasks of a job.
+	// Completed counts the completed tasks of a job's current run.
 	Completed int
-	// Tasks counts the current tasks by state.
+	// Tasks counts the current tasks by state (a job's: of its current
+	// run).
 	Tasks [swarm.NumTaskStates]int
 	// Status is the service's status; meaningless for jobs (HasStatus).
 	Status health.Status
@@ -228,6 +230,9 @@ func (r *Report) buildServices(snap *swarm.Snapshot, opts Options) {
 			continue
 		}
 		rs := &r.Services[si]
+		if !inCurrentRun(rs.Service, &t) {
+			continue
+		}
 		rs.Tasks[t.State]++
 		switch t.State {
 		case swarm.TaskComplete:
@@ -260,6 +265,19 @@ func (r *Report) buildServices(snap *swarm.Snapshot, opts Options) {
 		rs.Status = health.Service(rs.Running, rs.Desired, opts.Policy)
 		r.ServicesStatus = health.Worst(r.ServicesStatus, rs.Status)
 	}
+}
+
+// inCurrentRun reports whether a task counts for its service: every task
+// of a replicated or global service, and the tasks of a job's current run
+// only. Each update of a job (`docker service update`, `--force` included)
+// starts a new run; the completed tasks of earlier runs stay in the task
+// list with desired state complete, and Docker's own counts leave them
+// out, as they leave out a job's task that belongs to no run.
+func inCurrentRun(s *swarm.Service, t *swarm.Task) bool {
+	if !s.Mode.Job() || !s.HasJobStatus {
+		return true
+	}
+	return t.HasJobIteration && t.JobIteration == s.JobIteration
 }
 
 // wantsRunning reports whether a task in state running with this desired
