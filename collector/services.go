@@ -14,7 +14,7 @@ var (
 		"A swarm service and its static properties; always 1. The image is shown without its digest.",
 		"service_id", "service_name", "stack", "mode", "image")
 	serviceDesiredFamily = newFamily("docker_swarm_service_replicas_desired",
-		"Tasks a service should run: its replicas (replicated), its eligible nodes (global: not down, not drained, matching its constraints and platforms), or its completions (replicated job).",
+		"Tasks a service should run: its replicas (replicated), its eligible nodes (global: not down, not drained, matching its constraints; a paused node while it holds a task of it), or its completions (replicated job).",
 		"service_name", "stack", "mode")
 	serviceRunningFamily = newFamily("docker_swarm_service_replicas_running",
 		"Tasks of a service that are running and meant to run, on nodes that are not down (for global services: on eligible nodes).",

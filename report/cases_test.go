@@ -174,6 +174,62 @@ func checkCounts(t *testing.T, rep *report.Report, want map[string]counts) {
 	}
 }
 
+// A paused node gets no new task of a global service: swarmkit's global
+// orchestrator skips paused nodes when it adds tasks, and shuts down rather
+// than restarts a task that fails there. A global service created after the
+// pause therefore wants no task on it, while one that already had a task
+// there keeps it and wants it.
+func TestPausedNodeAndGlobalServiceCreatedAfter(t *testing.T) {
+	c := loadCase(t, "drained-paused") // swx-w1 drained, swx-w2 paused and running a task of agent
+	agent := c.service("agent")
+	late := c.addService(agent, "late")
+	template := c.tasksOf(agent)[0]
+	for _, host := range []string{"swx-m1", "swx-m2", "swx-m3"} {
+		c.addTask(template, late, c.node(host), "running", "running")
+	}
+	rep := report.Build(c.snapshot(), report.DefaultOptions())
+	checkCounts(t, rep, map[string]counts{
+		"agent": {desired: 4, running: 4, status: health.OK}, // the managers and the paused swx-w2
+		"late":  {desired: 3, running: 3, status: health.OK}, // the managers only
+	})
+	if rep.ServicesStatus != health.OK {
+		t.Errorf("services status %v, want OK", rep.ServicesStatus)
+	}
+}
+
+// A node whose platform matches none of a global service's platforms still
+// gets a task: swarmkit's global orchestrator checks the constraints only,
+// and the scheduler's platform filter leaves the task pending ("no suitable
+// node (unsupported platform on 1 node)"). The service is short of that
+// task: WARNING, not OK.
+func TestPlatformMismatchLeavesATaskPending(t *testing.T) {
+	c := loadCase(t, "healthy-3m2w")
+	arm := c.node("swx-w2")
+	obj(arm, "Description", "Platform")["Architecture"] = "aarch64"
+	agent := c.service("agent") // global, running on all 5 nodes
+	obj(agent, "Spec", "TaskTemplate")["Placement"] = map[string]any{
+		"Platforms": []any{map[string]any{"Architecture": "amd64", "OS": "linux"}},
+	}
+	for _, task := range c.tasksOf(agent) {
+		if task["NodeID"] == arm["ID"] {
+			status := obj(task, "Status")
+			status["State"] = "pending"
+			status["Message"] = "pending task scheduling"
+			status["Err"] = "no suitable node (unsupported platform on 1 node)"
+			delete(status, "ContainerStatus")
+		}
+	}
+	rep := report.Build(c.snapshot(), report.DefaultOptions())
+	checkCounts(t, rep, map[string]counts{
+		"agent": {desired: 5, running: 4, status: health.Warning},
+	})
+	for i := range rep.Services {
+		if s := &rep.Services[i]; s.Name == "agent" && s.Tasks[swarm.TaskPending] != 1 {
+			t.Errorf("agent: %d pending tasks, want 1", s.Tasks[swarm.TaskPending])
+		}
+	}
+}
+
 // After a job is run again (any update of a job, `docker service update
 // --force` included, starts a new JobIteration), the completed tasks of the
 // earlier run stay in the task list with desired state complete; only

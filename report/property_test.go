@@ -145,10 +145,21 @@ func clone(s *swarm.Snapshot) *swarm.Snapshot {
 // one pass over nodes and tasks per service.
 func recount(snap *swarm.Snapshot, s *swarm.Service) (desired, running int) {
 	cs, _ := placement.Parse(s.Constraints)
+	counts := func(t swarm.Task) bool {
+		return snap.Tasks.ServiceIDs[t.Service] == s.ID &&
+			(!s.Mode.Job() || !s.HasJobStatus || t.HasJobIteration && t.JobIteration == s.JobIteration)
+	}
+	// A node holds a task of the service when one of its current tasks
+	// (of the job's current run) is there.
+	holds := func(n *swarm.Node) bool {
+		return slices.ContainsFunc(snap.Tasks.List, func(t swarm.Task) bool {
+			return counts(t) && t.Node >= 0 && snap.Tasks.NodeIDs[t.Node] == n.ID
+		})
+	}
+	// Platforms play no part; a paused node only while it holds a task.
 	eligible := func(n *swarm.Node) bool {
-		pn := n.PlacementNode()
-		return n.State != swarm.NodeDown && n.Availability != swarm.Drain &&
-			cs.Match(pn) && placement.PlatformsMatch(s.Platforms, pn)
+		return n.State != swarm.NodeDown && n.Availability != swarm.Drain && cs.Match(n.PlacementNode()) &&
+			(n.Availability != swarm.Pause || holds(n))
 	}
 	if s.Mode.Global() {
 		for i := range snap.Nodes {
@@ -158,11 +169,6 @@ func recount(snap *swarm.Snapshot, s *swarm.Service) (desired, running int) {
 		}
 	} else {
 		desired = int(s.Replicas)
-	}
-	// A job's tasks count in its current run only.
-	counts := func(t swarm.Task) bool {
-		return snap.Tasks.ServiceIDs[t.Service] == s.ID &&
-			(!s.Mode.Job() || !s.HasJobStatus || t.HasJobIteration && t.JobIteration == s.JobIteration)
 	}
 	for _, t := range snap.Tasks.List {
 		if !counts(t) || t.State != swarm.TaskRunning || t.Node < 0 {

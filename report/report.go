@@ -87,8 +87,9 @@ func (c RoleCount) Alive() int { return c.ByState[swarm.NodeReady] + c.ByState[s
 type Service struct {
 	*swarm.Service
 	// Desired is the replica count of a replicated service, the number of
-	// eligible nodes of a global one, and the number of completions wanted
-	// (replicated job) or eligible nodes (global job) of a job.
+	// eligible nodes of a global one (see eligibility), and the number of
+	// completions wanted (replicated job) or eligible nodes (global job)
+	// of a job.
 	Desired int
 	// Running counts tasks whose state and desired state are running, on
 	// nodes that are not down (for global services: on eligible nodes);
@@ -234,21 +235,25 @@ func (r *Report) buildServices(snap *swarm.Snapshot, opts Options) {
 			continue
 		}
 		rs.Tasks[t.State]++
+		ni := int32(-1)
+		if t.Node >= 0 {
+			ni = nodeOf[t.Node]
+		}
+		if rs.Mode.Global() && ni >= 0 && el.holdsTask(rs.Service, si, ni) {
+			// A paused node that holds a task of the service keeps it.
+			rs.Desired++
+		}
 		switch t.State {
 		case swarm.TaskComplete:
 			rs.Completed++
 		case swarm.TaskRunning:
-			if t.Node < 0 {
-				continue
-			}
-			ni := nodeOf[t.Node]
 			if ni < 0 || nodes[ni].State == swarm.NodeDown {
 				continue
 			}
 			if !wantsRunning(rs.Mode, t.Desired) {
 				continue
 			}
-			if rs.Mode.Global() && !el.eligible(rs.Service, int(ni)) {
+			if rs.Mode.Global() && !el.placeable(rs.Service, int(ni)) {
 				continue
 			}
 			rs.Running++
@@ -292,22 +297,38 @@ func wantsRunning(m swarm.Mode, desired swarm.TaskState) bool {
 
 const maxInt = int(^uint(0) >> 1)
 
-// eligibility computes which nodes may run a global service's tasks, the
-// way Docker's global orchestrator does: nodes that are not down, not
-// drained (a paused node keeps its task), and match the placement
-// constraints and platforms. Services with the same placement share one
-// computation, so the cost grows with nodes × distinct placements, not
-// nodes × services.
+// eligibility computes which nodes a global service wants a task on, the
+// way Docker's global orchestrators decide it (swarmkit's
+// manager/orchestrator/global and jobs/global): nodes that are not down, not
+// drained and match the placement constraints. Platforms do not count: the
+// orchestrator creates a task on a node of another platform too, which the
+// scheduler then leaves pending ("unsupported platform"), so the service is
+// short of a task there. A paused node gets no new task, but keeps the one
+// it has: it counts for a service only while it holds a task of it.
+// Services with the same constraints share one computation, so the cost
+// grows with nodes × distinct placements, not nodes × services.
 type eligibility struct {
 	nodes []swarm.Node
 	pnode []*placement.Node
 	cache map[string]*eligibleSet
 	byID  map[*swarm.Service]*eligibleSet
+	// held records the paused nodes found holding a task of a service,
+	// by service and node index.
+	held map[[2]int32]struct{}
 }
 
+// placeability is what a node is to a placement.
+type placeability uint8
+
+const (
+	notPlaceable placeability = iota
+	placeable                 // active, not down, matching the constraints
+	pausedMatch               // the same, but paused: only while it holds a task
+)
+
 type eligibleSet struct {
-	nodes []bool
-	count int
+	nodes []placeability
+	count int // placeable nodes
 	err   error
 }
 
@@ -326,18 +347,20 @@ func (e *eligibility) set(s *swarm.Service) *eligibleSet {
 	key := placementKey(s)
 	set, ok := e.cache[key]
 	if !ok {
-		set = &eligibleSet{nodes: make([]bool, len(e.nodes))}
+		set = &eligibleSet{nodes: make([]placeability, len(e.nodes))}
 		cs, err := placement.Parse(s.Constraints)
 		set.err = err
 		for i := range e.nodes {
 			n := &e.nodes[i]
-			if n.State == swarm.NodeDown || n.Availability == swarm.Drain {
+			if n.State == swarm.NodeDown || n.Availability == swarm.Drain || !cs.Match(e.pnode[i]) {
 				continue
 			}
-			if cs.Match(e.pnode[i]) && placement.PlatformsMatch(s.Platforms, e.pnode[i]) {
-				set.nodes[i] = true
-				set.count++
+			if n.Availability == swarm.Pause {
+				set.nodes[i] = pausedMatch
+				continue
 			}
+			set.nodes[i] = placeable
+			set.count++
 		}
 		e.cache[key] = set
 	}
@@ -345,17 +368,40 @@ func (e *eligibility) set(s *swarm.Service) *eligibleSet {
 	return set
 }
 
+// count returns the number of active nodes the service wants a task on;
+// the paused ones that hold a task are added as holdsTask finds them.
 func (e *eligibility) count(s *swarm.Service) (int, error) {
 	set := e.set(s)
 	return set.count, set.err
 }
 
-func (e *eligibility) eligible(s *swarm.Service, node int) bool {
-	return e.set(s).nodes[node]
+// placeable reports whether a task of the service on the node counts: the
+// node is one it wants a task on, or a paused one that holds this task.
+func (e *eligibility) placeable(s *swarm.Service, node int) bool {
+	return e.set(s).nodes[node] != notPlaceable
 }
 
-// placementKey identifies a placement: each part is length-prefixed, so
-// that no two different placements share a key, whatever their strings hold.
+// holdsTask records that the node holds a task of the service (index si)
+// and reports whether that adds the node to the nodes the service wants a
+// task on: the first time a paused node is found holding one.
+func (e *eligibility) holdsTask(s *swarm.Service, si, node int32) bool {
+	if e.set(s).nodes[node] != pausedMatch {
+		return false
+	}
+	if e.held == nil {
+		e.held = make(map[[2]int32]struct{})
+	}
+	k := [2]int32{si, node}
+	if _, ok := e.held[k]; ok {
+		return false
+	}
+	e.held[k] = struct{}{}
+	return true
+}
+
+// placementKey identifies a placement: each constraint is length-prefixed,
+// so that no two different placements share a key, whatever their strings
+// hold.
 func placementKey(s *swarm.Service) string {
 	var b strings.Builder
 	part := func(v string) {
@@ -365,11 +411,6 @@ func placementKey(s *swarm.Service) string {
 	}
 	for _, c := range s.Constraints {
 		part(c)
-	}
-	b.WriteByte('|')
-	for _, p := range s.Platforms {
-		part(p.OS)
-		part(p.Architecture)
 	}
 	return b.String()
 }
