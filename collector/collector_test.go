@@ -211,8 +211,8 @@ func TestSeriesBudget(t *testing.T) {
 	perWorker := (series(3, 12, 10) - base) / 10
 	perManager := (series(13, 2, 10) - base) / 10
 	t.Logf("series: %d per service (steady state), %d per worker, %d per manager", perService, perWorker, perManager)
-	if perService != 7 {
-		t.Errorf("a running service costs %d series, want 7 (info, desired, running, 3 statuses, 1 task state)", perService)
+	if perService != 8 {
+		t.Errorf("a running service costs %d series, want 8 (info, desired, running, 3 statuses, task replacements, 1 task state)", perService)
 	}
 	if perWorker != 8 || perManager != 12 {
 		t.Errorf("a worker costs %d series, a manager %d; want 8 and 12", perWorker, perManager)

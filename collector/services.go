@@ -5,7 +5,7 @@ import (
 )
 
 func init() {
-	register("services", "one set of series per service (info, desired and running replicas, status, update state, job completions)", true,
+	register("services", "one set of series per service (info, desired and running replicas, status, task replacements, update state, job completions)", true,
 		func() Subcollector { return servicesCollector{} })
 }
 
@@ -31,6 +31,9 @@ var (
 	serviceCompletedFamily = newFamily("docker_swarm_service_tasks_completed",
 		"Tasks of a job's current run that have completed.",
 		"service_name", "stack", "mode")
+	serviceReplacementsFamily = newCounterFamily("docker_swarm_service_task_replacements_total",
+		"Tasks of a replicated or global service that replaced another in the same slot (replicated) or on the same node (global), as seen by this exporter between two successive reads since it started: restarts after a failure, updates, rescheduling. Several replacements of one slot between two reads count once.",
+		"service_name", "stack")
 )
 
 type servicesCollector struct{}
@@ -47,6 +50,7 @@ func (servicesCollector) Update(r *report.Report, out *emitter) error {
 		out.gauge(serviceRunningFamily, float64(s.Running), s.Name, s.Stack, mode)
 		if s.HasStatus() {
 			statusSet(out, serviceStatusFamily, s.Status, s.Name, s.Stack)
+			out.gauge(serviceReplacementsFamily, float64(s.Replacements), s.Name, s.Stack)
 		} else {
 			out.gauge(serviceCompletedFamily, float64(s.Completed), s.Name, s.Stack, mode)
 		}

@@ -100,6 +100,10 @@ type Service struct {
 	// Tasks counts the current tasks by state (a job's: of its current
 	// run).
 	Tasks [swarm.NumTaskStates]int
+	// Replacements is the number of tasks that replaced another in the
+	// service's slots or on its nodes since the process started (see
+	// Replacements); set by Replacements.Count, 0 otherwise and for jobs.
+	Replacements uint64
 	// Status is the service's status; meaningless for jobs (HasStatus).
 	Status health.Status
 	// ConstraintErr is set when the placement constraints could not be
