@@ -263,3 +263,28 @@ func TestJobRerunCountsTheCurrentRunOnly(t *testing.T) {
 		}
 	}
 }
+
+// A node in state disconnected is, like unknown, a node looking for the
+// leader's dispatcher: Docker's orchestrators keep its tasks (only down
+// nodes are invalid), so its tasks count as running and the node counts as
+// alive. Two disconnected workers make the cluster WARNING, never KO.
+func TestDisconnectedNodesAreAliveAndKeepTheirTasks(t *testing.T) {
+	c := loadCase(t, "healthy-3m2w")
+	for _, host := range []string{"swx-w1", "swx-w2"} {
+		st := obj(c.node(host), "Status")
+		st["State"] = "disconnected"
+		st["Message"] = "node is currently trying to find new manager"
+	}
+	rep := report.Build(c.snapshot(), report.DefaultOptions())
+	cl := &rep.Cluster
+	if cl.Status != health.Warning || !cl.Conditions.Has(health.NodeNotReady) || cl.Conditions.Has(health.NoReadyWorker) {
+		t.Errorf("cluster %v %v, want WARNING with node_not_ready and not no_ready_worker", cl.Status, cl.Conditions.Active())
+	}
+	if got := cl.Workers.ByState[swarm.NodeDisconnected]; got != 2 {
+		t.Errorf("%d disconnected workers, want 2", got)
+	}
+	checkCounts(t, rep, map[string]counts{
+		"web":   {desired: 6, running: 6, status: health.OK},
+		"agent": {desired: 5, running: 5, status: health.OK},
+	})
+}

@@ -217,7 +217,7 @@ func checkReport(t *testing.T, snap *swarm.Snapshot, opts report.Options, rep *r
 	// The cluster status is the table's verdict on the node list.
 	var v health.ClusterView
 	for _, n := range snap.Nodes {
-		alive := n.State == swarm.NodeReady || n.State == swarm.NodeUnknown
+		alive := n.State != swarm.NodeDown
 		if n.Manager {
 			v.Managers++
 			v.ManagersAlive += b2i(alive)

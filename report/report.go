@@ -80,8 +80,17 @@ type RoleCount struct {
 // Ready returns the number of ready nodes.
 func (c RoleCount) Ready() int { return c.ByState[swarm.NodeReady] }
 
-// Alive returns the number of nodes ready or unknown.
-func (c RoleCount) Alive() int { return c.ByState[swarm.NodeReady] + c.ByState[swarm.NodeUnknown] }
+// Alive returns the number of nodes that count as alive (see
+// swarm.NodeState.Alive).
+func (c RoleCount) Alive() int {
+	n := 0
+	for st, count := range c.ByState {
+		if swarm.NodeState(st).Alive() {
+			n += count
+		}
+	}
+	return n
+}
 
 // Service is one service with its counts and status.
 type Service struct {
