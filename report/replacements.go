@@ -23,11 +23,15 @@ import (
 //
 //   - a slot whose task is replaced several times between two reads counts
 //     once; a task that came and went between them is not seen at all;
-//   - it counts from 0 when the process starts, and a read it cannot make
-//     (the swarm unreadable, no leader) is skipped: the next read is
-//     compared with the last one it made;
+//   - it counts from 0 when the process starts, and a read without the
+//     task list (it failed, the swarm has no leader) is skipped: the next
+//     read is compared with the last one that had it, however old, so the
+//     slots replaced in between count once each;
 //   - each exporter instance counts on its own, from the reads it makes: two
-//     instances agree on the increase over time, not on the value.
+//     instances agree on the increase over time, not on the value, and an
+//     instance that takes over the reading from another (a leader change,
+//     where only the leader's instance reads) counts what changed since its
+//     own last read in one step.
 //
 // A Replacements is safe for concurrent use. Each read is compared with
 // the previous one once, however many scrapes share it: a read is known by
