@@ -202,14 +202,15 @@ func (r *Report) buildServices(snap *swarm.Snapshot, opts Options) {
 	nodes := snap.Nodes
 	r.Services = make([]Service, len(snap.Services))
 	byID := make(map[string]int32, len(snap.Services))
-	el := eligibility{nodes: nodes}
+	el := eligibility{nodes: nodes, sets: make([]*eligibleSet, len(snap.Services))}
 	for i := range snap.Services {
 		s := &snap.Services[i]
 		rs := &r.Services[i]
 		rs.Service = s
 		byID[s.ID] = int32(i)
 		if s.Mode.Global() {
-			rs.Desired, rs.ConstraintErr = el.count(s)
+			set := el.add(i, s)
+			rs.Desired, rs.ConstraintErr = set.count, set.err
 		} else {
 			rs.Desired = int(min(s.Replicas, uint64(maxInt)))
 		}
@@ -238,13 +239,14 @@ func (r *Report) buildServices(snap *swarm.Snapshot, opts Options) {
 		}
 	}
 
-	for _, t := range tasks.List {
+	for i := range tasks.List {
+		t := &tasks.List[i]
 		si := svcOf[t.Service]
 		if si < 0 {
 			continue
 		}
 		rs := &r.Services[si]
-		if !inCurrentRun(rs.Service, &t) {
+		if !inCurrentRun(rs.Service, t) {
 			continue
 		}
 		rs.Tasks[t.State]++
@@ -252,7 +254,7 @@ func (r *Report) buildServices(snap *swarm.Snapshot, opts Options) {
 		if t.Node >= 0 {
 			ni = nodeOf[t.Node]
 		}
-		if rs.Mode.Global() && ni >= 0 && el.holdsTask(rs.Service, si, ni) {
+		if rs.Mode.Global() && ni >= 0 && el.holdsTask(si, ni) {
 			// A paused node that holds a task of the service keeps it.
 			rs.Desired++
 		}
@@ -266,7 +268,7 @@ func (r *Report) buildServices(snap *swarm.Snapshot, opts Options) {
 			if !wantsRunning(rs.Mode, t.Desired) {
 				continue
 			}
-			if rs.Mode.Global() && !el.placeable(rs.Service, int(ni)) {
+			if rs.Mode.Global() && !el.placeable(si, ni) {
 				continue
 			}
 			rs.Running++
@@ -324,7 +326,7 @@ type eligibility struct {
 	nodes []swarm.Node
 	pnode []*placement.Node
 	cache map[string]*eligibleSet
-	byID  map[*swarm.Service]*eligibleSet
+	sets  []*eligibleSet // by service index; nil for a service that is not global
 	// held records the paused nodes found holding a task of a service,
 	// by service and node index.
 	held map[[2]int32]struct{}
@@ -345,13 +347,13 @@ type eligibleSet struct {
 	err   error
 }
 
-func (e *eligibility) set(s *swarm.Service) *eligibleSet {
-	if set, ok := e.byID[s]; ok {
-		return set
-	}
+// add computes, or finds among those already computed, the eligible nodes
+// of the global service of index si, and returns them. The count is that
+// of the active nodes; the paused ones that hold a task are added as
+// holdsTask finds them.
+func (e *eligibility) add(si int, s *swarm.Service) *eligibleSet {
 	if e.cache == nil {
 		e.cache = make(map[string]*eligibleSet)
-		e.byID = make(map[*swarm.Service]*eligibleSet)
 		e.pnode = make([]*placement.Node, len(e.nodes))
 		for i := range e.nodes {
 			e.pnode[i] = e.nodes[i].PlacementNode()
@@ -377,28 +379,22 @@ func (e *eligibility) set(s *swarm.Service) *eligibleSet {
 		}
 		e.cache[key] = set
 	}
-	e.byID[s] = set
+	e.sets[si] = set
 	return set
 }
 
-// count returns the number of active nodes the service wants a task on;
-// the paused ones that hold a task are added as holdsTask finds them.
-func (e *eligibility) count(s *swarm.Service) (int, error) {
-	set := e.set(s)
-	return set.count, set.err
+// placeable reports whether a task of the global service of index si on
+// the node counts: the node is one it wants a task on, or a paused one
+// that holds this task.
+func (e *eligibility) placeable(si, node int32) bool {
+	return e.sets[si].nodes[node] != notPlaceable
 }
 
-// placeable reports whether a task of the service on the node counts: the
-// node is one it wants a task on, or a paused one that holds this task.
-func (e *eligibility) placeable(s *swarm.Service, node int) bool {
-	return e.set(s).nodes[node] != notPlaceable
-}
-
-// holdsTask records that the node holds a task of the service (index si)
-// and reports whether that adds the node to the nodes the service wants a
-// task on: the first time a paused node is found holding one.
-func (e *eligibility) holdsTask(s *swarm.Service, si, node int32) bool {
-	if e.set(s).nodes[node] != pausedMatch {
+// holdsTask records that the node holds a task of the global service of
+// index si and reports whether that adds the node to the nodes the service
+// wants a task on: the first time a paused node is found holding one.
+func (e *eligibility) holdsTask(si, node int32) bool {
+	if e.sets[si].nodes[node] != pausedMatch {
 		return false
 	}
 	if e.held == nil {
