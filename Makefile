@@ -19,7 +19,7 @@ LDFLAGS := -s -w \
 # Packages whose tests need no root: everything but the real-swarm suites.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /internal/swarmtest)
 
-.PHONY: all build deps run test unit e2e bench fuzz lint clean
+.PHONY: all build deps engine run test unit e2e bench fuzz lint clean
 
 all: build
 
@@ -42,7 +42,12 @@ unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
-e2e: build
+# The current Docker engine (29) the real-swarm suite runs beside Debian's
+# 20.10, built once per machine into a cache outside the repository.
+engine: deps
+	./scripts/build-engine.sh
+
+e2e: build engine
 	SWARMTEST=1 $(GO) test -count=1 -p 1 -timeout 40m ./internal/swarmtest/... ./e2e/...
 
 bench: build
