@@ -120,8 +120,8 @@ func (r *Replacements) count(snap *swarm.Snapshot) {
 		if st.global {
 			st.cur.reset(0) // sized below, once the nodes are known
 		} else {
-			// Slots run from 1 to the replica count, with room for
-			// the ones a scale-down is about to remove.
+			// Slots run from 1 to the replica count (the slice
+			// indexes them, one spare); any other goes to the map.
 			st.cur.reset(int(min(s.Replicas, 1<<16)) + 2)
 		}
 	}
