@@ -29,7 +29,7 @@ import (
 
 const (
 	// maxAllocPerService bounds the bytes a scrape allocates per service.
-	// A scrape allocates about 1 kB per service (each with 10 tasks): its
+	// A scrape allocates about 1.3 kB per service (each with 10 tasks): its
 	// decoded form (strings and entry), its report entry and its share of
 	// the task list; the decoders and the exposition reuse their buffers.
 	// Four times that catches a copy of a response per service or an
@@ -39,9 +39,10 @@ const (
 	// maxKeptPerService bounds what the exporter keeps between scrapes
 	// per service: the buffers of one exposition (the label values, values
 	// and text of the service's series, with the room append leaves) and
-	// the decoders' tables of IDs, reused from scrape to scrape, about 3 kB
-	// per service with its share of nodes and tasks; a second copy of
-	// them, or of a read, would pass 4 kB.
+	// the decoders' tables of IDs, reused from scrape to scrape, and the
+	// task replacements' slots of the last read, about 3.5 kB per service
+	// with its share of nodes and tasks; a second copy of them, or of a
+	// read, would pass 4 kB.
 	maxKeptPerService = 4 << 10
 	// maxGrowthPerService bounds how much more the exporter keeps per
 	// service after twenty more scrapes: nothing is expected, and the
