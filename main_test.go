@@ -8,22 +8,15 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
 func fake(t *testing.T, scenario string) *fakedocker.Server {
-	t.Helper()
-	f, err := fakedocker.LoadFixture(filepath.Join("testdata", "docker", scenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := fakedocker.New(f)
-	t.Cleanup(srv.Close)
-	return srv
+	return testkit.FakeDocker(t, scenario)
 }
 
 func TestStatusCommand(t *testing.T) {
@@ -97,7 +90,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestServer(t *testing.T) {
 	docker := fake(t, "healthy-3m2w")
 	addr := freeAddress(t)
-	var logs syncBuffer
+	var logs testkit.LockedBuffer
 	go run([]string{"--web.listen-address=" + addr, "--docker.host=" + docker.Host, "--no-collector.tasks", "--log.format=json"}, io.Discard, &logs)
 	base := "http://" + addr
 	deadline := time.Now().Add(5 * time.Second)
@@ -180,22 +173,4 @@ func TestReadyFollowsTheDaemon(t *testing.T) {
 	if code, _ := get(t, base+"/api/v1/status"); code != http.StatusServiceUnavailable {
 		t.Errorf("/api/v1/status without a daemon: %d", code)
 	}
-}
-
-// syncBuffer collects the logs the server writes from its goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

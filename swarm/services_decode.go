@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+
 	"github.com/swarm-exporter/swarm_exporter/placement"
 )
 

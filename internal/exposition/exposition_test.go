@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
 // badUTF8 stands for invalid UTF-8 in a JSON string: encoding/json cannot
@@ -56,10 +57,7 @@ func shown(s string) string { return strings.ReplaceAll(s, badUTF8, "\uFFFD\uFFF
 // oddFixture is the healthy 3-manager, 2-worker swarm with odd names.
 func oddFixture(t *testing.T) *fakedocker.Fixture {
 	t.Helper()
-	f, err := fakedocker.LoadFixture(filepath.Join("..", "..", "testdata", "docker", "healthy-3m2w"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := testkit.Fixture(t, "healthy-3m2w")
 	edit := func(endpoint string, fn func(any)) {
 		var v any
 		if err := json.Unmarshal(f.Responses[endpoint].Body, &v); err != nil {
@@ -325,19 +323,9 @@ func TestPromtoolCheckFails(t *testing.T) {
 // TestEveryScenarioPassesPromtool: the exposition of every captured swarm
 // (healthy, failing, locked, leaderless, not a swarm) is valid.
 func TestEveryScenarioPassesPromtool(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join("..", "..", "testdata", "docker", "*", "info.json"))
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no scenarios: %v", err)
-	}
-	for _, d := range dirs {
-		scenario := filepath.Base(filepath.Dir(d))
+	for _, scenario := range testkit.Scenarios(t) {
 		t.Run(scenario, func(t *testing.T) {
-			f, err := fakedocker.LoadFixture(filepath.Dir(d))
-			if err != nil {
-				t.Fatal(err)
-			}
-			docker := fakedocker.New(f)
-			defer docker.Close()
+			docker := testkit.FakeDocker(t, scenario)
 			body := scrapeBinary(t, docker.Host)
 			parser := expfmt.NewTextParser(model.UTF8Validation)
 			families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
