@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-exporter/swarm_exporter/health"
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
 	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
+	"github.com/swarm-exporter/swarm_exporter/report"
 )
 
 func fake(t *testing.T, scenario string) *fakedocker.Server {
@@ -172,5 +174,21 @@ func TestReadyFollowsTheDaemon(t *testing.T) {
 	}
 	if code, _ := get(t, base+"/api/v1/status"); code != http.StatusServiceUnavailable {
 		t.Errorf("/api/v1/status without a daemon: %d", code)
+	}
+}
+
+// The health flags' defaults are the health package's: an exporter started
+// without them judges the swarm as report.DefaultOptions does.
+func TestHealthFlagDefaults(t *testing.T) {
+	var f flags
+	app, _ := newApp(&f)
+	if _, err := app.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.reportOptions(), report.DefaultOptions(); got != want {
+		t.Errorf("the flags' defaults give %+v, report.DefaultOptions %+v", got, want)
+	}
+	if got, want := report.DefaultOptions().Thresholds, health.DefaultThresholds(); got != want {
+		t.Errorf("report.DefaultOptions's thresholds %+v, health.DefaultThresholds %+v", got, want)
 	}
 }
