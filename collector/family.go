@@ -14,7 +14,6 @@ type family struct {
 	id     int // index into families
 	desc   *prometheus.Desc
 	name   string
-	help   string
 	labels []string // variable labels, in the order their values are given
 	// order lists the indices of labels sorted by name: the order in which
 	// the text format writes them and the client library sorts series.
@@ -30,7 +29,6 @@ func newFamily(name, help string, labels ...string) *family {
 		id:     len(families),
 		desc:   prometheus.NewDesc(name, help, labels, nil),
 		name:   name,
-		help:   help,
 		labels: labels,
 		order:  make([]int, len(labels)),
 		header: header(name, help),

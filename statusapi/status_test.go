@@ -39,6 +39,33 @@ func exporterFor(t *testing.T, f *fakedocker.Fixture) *collector.Exporter {
 	return exp
 }
 
+// memReader answers every read with the same snapshot.
+type memReader struct{ snap *swarm.Snapshot }
+
+func (m memReader) Read(context.Context) *swarm.Snapshot { return m.snap }
+
+// readOnce reads a captured scenario once through the real reader.
+func readOnce(t *testing.T, scenario string) *swarm.Snapshot {
+	t.Helper()
+	r, err := swarm.NewReader(swarm.Config{Host: testkit.FakeDocker(t, scenario).Host, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	return r.Read(context.Background())
+}
+
+// exporterOf returns an exporter whose every read is snap, so that the
+// metrics and the status API render the same read.
+func exporterOf(t *testing.T, snap *swarm.Snapshot) *collector.Exporter {
+	t.Helper()
+	exp, err := collector.New(memReader{snap}, report.DefaultOptions(), collector.Flags(nil).Enabled(), log.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exp
+}
+
 // asJSON renders like the API does and decodes generically, so that the
 // test sees the keys users script against.
 func asJSON(t *testing.T, v any) map[string]any {
@@ -136,10 +163,9 @@ func TestJobsAreSeparate(t *testing.T) {
 func TestMetricsAndStatusAgree(t *testing.T) {
 	for _, sc := range []string{"healthy-3m2w", "worker-down", "manager-down", "missing-image", "drained-paused", "quorum-lost"} {
 		t.Run(sc, func(t *testing.T) {
-			exp := exporterFor(t, testkit.Fixture(t, sc))
-			rep := exp.Report(context.Background())
-			g := statusapi.Render(rep)
-			metrics := gather(t, exp.Of(rep))
+			exp := exporterOf(t, readOnce(t, sc))
+			g := statusapi.Render(exp.Report(context.Background()))
+			metrics := gather(t, exp.Scrape(context.Background()))
 
 			if got := oneHot(metrics, "docker_swarm_cluster_status", nil); got != strings.ToLower(g.StatusCluster.Status) {
 				t.Errorf("cluster: metrics %s, JSON %s", got, g.StatusCluster.Status)

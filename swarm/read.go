@@ -73,7 +73,6 @@ type Reader struct {
 	services     scanner
 	lastTask     atomic.Int64
 	lastServices atomic.Int64
-	ready        atomic.Bool
 	// lastLeader is when the last read that saw a leader started (Unix
 	// nanoseconds), 0 before any.
 	lastLeader atomic.Int64
@@ -143,16 +142,12 @@ func (r *Reader) Close() error {
 	return r.api.Close()
 }
 
-// Ready reports whether the daemon answered the last ping.
-func (r *Reader) Ready() bool { return r.ready.Load() }
-
 // Ping pings the daemon (and negotiates the API version once).
 func (r *Reader) Ping(ctx context.Context) (client.PingResult, error) {
 	res, err := r.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
 	if err != nil {
 		r.metrics.requests.WithLabelValues("ping", "error").Inc()
 	}
-	r.ready.Store(err == nil)
 	return res, err
 }
 

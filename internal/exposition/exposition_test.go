@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -116,11 +115,7 @@ func buildExporter(t *testing.T) string {
 	if _, err := os.Stat(exporterBin); err == nil {
 		return exporterBin
 	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	cmd := exec.Command(goTool, "build", "-o", exporterBin, ".")
+	cmd := exec.Command(testkit.GoTool(), "build", "-o", exporterBin, ".")
 	cmd.Dir = filepath.Join("..", "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

@@ -9,8 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -53,11 +51,7 @@ func BuildExporter(t testing.TB) string {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "swarm_exporter")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	cmd := exec.Command(goTool, "build", "-o", bin, ".")
+	cmd := exec.Command(testkit.GoTool(), "build", "-o", bin, ".")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the exporter: %v\n%s", err, out)
@@ -196,14 +190,4 @@ func ExportedSeriesNames(t testing.TB) map[string]bool {
 		}
 	}
 	return names
-}
-
-// SortedKeys returns a set's members, sorted.
-func SortedKeys(set map[string]bool) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

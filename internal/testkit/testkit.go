@@ -1,13 +1,14 @@
 // Package testkit holds what the tests of several packages share: the
 // captured Docker API answers of testdata/docker, loaded by scenario name
-// from any test's working directory, and a buffer that goroutines can write
-// to while a test reads it.
+// from any test's working directory, the go command, and a buffer that
+// goroutines can write to while a test reads it.
 package testkit
 
 import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -46,6 +47,15 @@ func findRoot(dir string) (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// GoTool returns the go command: the one on PATH (go test puts its own
+// first), else /usr/local/go/bin/go.
+func GoTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "/usr/local/go/bin/go"
 }
 
 // ScenarioDir returns the directory of a captured scenario,
