@@ -4,7 +4,8 @@
 #
 #   make build   the binary, stamped with its version (scripts/ldflags.sh)
 #   make unit    the tests that need no root (a minute or two)
-#   make e2e     the real-swarm suites (root; tens of minutes)
+#   make e2e     the real-swarm suites (root; tens of minutes), some on
+#                Docker 29 as well as Debian's 20.10 (make engine builds it)
 #   make lint    go vet and staticcheck (staticcheck.conf)
 #   make test    lint, unit and e2e: what CI runs (.ci/run)
 #   make bench   the scale benchmarks (docs/benchmarks.md)
@@ -28,7 +29,7 @@ BENCH_PKGS = ./swarm ./report ./collector
 # Packages with fuzz targets.
 FUZZ_PKGS = ./swarm ./placement ./health
 
-.PHONY: all build deps run test unit e2e lint bench fuzz clean
+.PHONY: all build deps engine run test unit e2e lint bench fuzz clean
 
 all: build
 
@@ -54,7 +55,12 @@ lint:
 unit:
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
-e2e: build
+# The current Docker engine (29) the real-swarm suite runs beside Debian's
+# 20.10, built once per machine into a cache outside the repository.
+engine: deps
+	./scripts/build-engine.sh
+
+e2e: build engine
 	SWARMTEST=1 $(GO) test -count=1 -p 1 -timeout 40m ./internal/swarmtest/... ./e2e/...
 
 # The stages of a scrape on their own (go test benchmarks), then whole
