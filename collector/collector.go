@@ -163,30 +163,18 @@ func (e *Exporter) Scrape(ctx context.Context) prometheus.Collector {
 	return &scrape{e: e, ctx: ctx}
 }
 
-// Of returns a prometheus.Collector that emits the metrics of a report
-// that was already read, so that other renderings of the same read (the
-// status API) can be compared with the metrics.
-func (e *Exporter) Of(r *report.Report) prometheus.Collector {
-	return &scrape{e: e, report: r}
-}
-
 // scrape is an unchecked collector (it describes nothing): the series it
 // emits depend on the swarm. It is registered in a fresh registry per
 // scrape, so nothing is shared between scrapes but the in-flight read.
 type scrape struct {
-	e      *Exporter
-	ctx    context.Context
-	report *report.Report // nil: read the swarm when collected
+	e   *Exporter
+	ctx context.Context
 }
 
 func (s *scrape) Describe(chan<- *prometheus.Desc) {}
 
 func (s *scrape) Collect(ch chan<- prometheus.Metric) {
-	r := s.report
-	if r == nil {
-		r = s.e.Report(s.ctx)
-	}
-	s.e.emit(r, &emitter{ch: ch})
+	s.e.emit(s.e.Report(s.ctx), &emitter{ch: ch})
 }
 
 // emit emits every series of a report: the cluster's, then each enabled

@@ -16,7 +16,6 @@ type family struct {
 	typ    prometheus.ValueType
 	desc   *prometheus.Desc
 	name   string
-	help   string
 	labels []string // variable labels, in the order their values are given
 	// order lists the indices of labels sorted by name: the order in which
 	// the text format writes them and the client library sorts series.
@@ -43,7 +42,6 @@ func newTypedFamily(typ prometheus.ValueType, name, help string, labels ...strin
 		typ:    typ,
 		desc:   prometheus.NewDesc(name, help, labels, nil),
 		name:   name,
-		help:   help,
 		labels: labels,
 		order:  make([]int, len(labels)),
 		header: header(name, help, typ),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/swarm-exporter/swarm_exporter/collector"
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/report"
 )
 
@@ -47,7 +48,7 @@ func withTaskReplaced(t *testing.T, f *fakedocker.Fixture, serviceID string, slo
 // The task replacements counter goes through the /metrics handler as a
 // counter and counts a replaced task once, on the read that first sees it.
 func TestTaskReplacementsCounter(t *testing.T) {
-	f := load(t, "healthy-3m2w")
+	f := testkit.Fixture(t, "healthy-3m2w")
 	srv := fakedocker.New(f)
 	defer srv.Close()
 	exp := newExporter(t, srv, report.DefaultOptions())

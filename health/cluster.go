@@ -93,7 +93,7 @@ func DefaultThresholds() Thresholds { return Thresholds{MinManagers: 3, MinWorke
 // Alive means ready, unknown or disconnected: every node passes through
 // unknown for a few seconds after a leader change, disconnected is the
 // state of a node looking for a new manager, and neither must turn into
-// KO (swarm.NodeState.Alive says why).
+// KO (report.RoleCount.Alive says why).
 type ClusterView struct {
 	// NoLeader: the manager could not serve cluster state because the swarm
 	// has no leader. Only the totals below are then known (from /info).

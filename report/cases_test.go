@@ -2,19 +2,24 @@ package report_test
 
 // Cases the captured scenarios do not show, built from their JSON: the
 // answers of testdata/docker/<scenario>/ with objects edited or added as
-// Docker writes them, decoded by the exporter's own decoders. The
+// Docker writes them, read by the exporter's own reader from a fake Docker
+// API. The
 // end-to-end suite (e2e/semantics_test.go) produces the same cases on real
 // swarms where the harness can.
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/swarm-exporter/swarm_exporter/health"
+	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/report"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
@@ -22,6 +27,7 @@ import (
 // jsonCase holds a scenario's answers as JSON objects, to be edited.
 type jsonCase struct {
 	t                      *testing.T
+	scenario               string
 	info                   map[string]any
 	nodes, services, tasks []map[string]any
 	added                  int
@@ -29,9 +35,9 @@ type jsonCase struct {
 
 func loadCase(t *testing.T, scenario string) *jsonCase {
 	t.Helper()
-	c := &jsonCase{t: t}
+	c := &jsonCase{t: t, scenario: scenario}
 	for ep, dst := range map[string]any{"info": &c.info, "nodes": &c.nodes, "services": &c.services, "tasks": &c.tasks} {
-		b, err := os.ReadFile(filepath.Join("..", "testdata", "docker", scenario, ep+".json"))
+		b, err := os.ReadFile(filepath.Join(testkit.ScenarioDir(scenario), ep+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,30 +126,28 @@ func (c *jsonCase) addTask(from, service, node map[string]any, desired, state st
 	return t
 }
 
-// snapshot decodes the edited answers as a read would.
+// snapshot reads the edited answers through the exporter's reader, from a
+// fake Docker API that serves them.
 func (c *jsonCase) snapshot() *swarm.Snapshot {
 	c.t.Helper()
-	enc := func(v any) *bytes.Reader {
+	f := testkit.Fixture(c.t, c.scenario)
+	for ep, v := range map[string]any{"info": c.info, "nodes": c.nodes, "services": c.services, "tasks": c.tasks} {
 		b, err := json.Marshal(v)
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		return bytes.NewReader(b)
+		f.Responses[ep] = fakedocker.Response{Status: http.StatusOK, Body: b}
 	}
-	snap := &swarm.Snapshot{}
-	var err error
-	if snap.Info, err = swarm.DecodeInfo(enc(c.info)); err != nil {
+	srv := fakedocker.New(f)
+	defer srv.Close()
+	r, err := swarm.NewReader(swarm.Config{Host: srv.Host, Timeout: 10 * time.Second})
+	if err != nil {
 		c.t.Fatal(err)
 	}
-	if snap.Nodes, err = swarm.DecodeNodes(enc(c.nodes)); err != nil {
-		c.t.Fatal(err)
-	}
-	if snap.Services, err = swarm.DecodeServices(enc(c.services)); err != nil {
-		c.t.Fatal(err)
-	}
-	var dec swarm.TasksDecoder
-	if err := dec.Decode(enc(c.tasks), &snap.Tasks); err != nil {
-		c.t.Fatal(err)
+	defer r.Close()
+	snap := r.Read(context.Background())
+	if snap.Err != nil {
+		c.t.Fatal(snap.Err)
 	}
 	return snap
 }

@@ -24,19 +24,6 @@ var nodeStateNames = [...]string{"ready", "down", "unknown", "disconnected"}
 
 func (s NodeState) String() string { return nodeStateNames[s] }
 
-// Alive reports whether the node counts as alive for the cluster status:
-// ready, or looking for the leader's dispatcher. Every node passes through
-// unknown when a new leader takes over: its dispatcher marks them all so
-// until they report in (from half a second to 18 s on a real swarm; a
-// dead node turns down about 30 s later). Disconnected is what swarmkit's
-// dispatcher marks a node whose session it drops ("node is currently
-// trying to find new manager"); as it does that only once stopped, when it
-// can no longer write, real swarms hardly show it, but it means the same.
-// Docker's orchestrators keep the tasks of both (only a down node is
-// invalid to them), so those tasks count as running, and the node as
-// alive.
-func (s NodeState) Alive() bool { return s == NodeReady || s == NodeUnknown || s == NodeDisconnected }
-
 func parseNodeState(b []byte) NodeState {
 	for i, n := range nodeStateNames {
 		if string(b) == n {

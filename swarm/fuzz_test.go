@@ -32,6 +32,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/placement"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
@@ -43,12 +44,8 @@ import (
 // are decoded by the other tests.
 func addSeeds(f *testing.F, endpoints []string, extra ...string) {
 	f.Helper()
-	dirs, err := filepath.Glob(filepath.Join("..", "testdata", "docker", "*", endpoints[0]+".json"))
-	if err != nil || len(dirs) == 0 {
-		f.Fatalf("no captured answers in testdata/docker: %v", err)
-	}
-	for _, dir := range dirs {
-		dir = filepath.Dir(dir)
+	for _, sc := range testkit.Scenarios(f) {
+		dir := testkit.ScenarioDir(sc)
 		for _, ep := range endpoints {
 			body, err := os.ReadFile(filepath.Join(dir, ep+".json"))
 			if errors.Is(err, os.ErrNotExist) {
@@ -187,7 +184,7 @@ func TestDockerLike(t *testing.T) {
 			t.Errorf("dockerLike(%s) = %v, want %v", in, got, want)
 		}
 	}
-	dirs, _ := filepath.Glob(filepath.Join("..", "testdata", "docker", "*", "*.json"))
+	dirs, _ := filepath.Glob(filepath.Join(testkit.ScenarioDir("*"), "*.json"))
 	for _, d := range dirs {
 		body, err := os.ReadFile(d)
 		if err != nil {

@@ -1,3 +1,8 @@
+// The scanner's JSON grammar: arrays, objects, strings, numbers and
+// literals parsed from a buffer, every value checked, only the members a
+// decoder keeps handed to it. The scanner's input is in scanner_stream.go,
+// its users in tasks_decode.go and services_decode.go.
+
 package swarm
 
 import (

@@ -1,3 +1,13 @@
+// The service list's decoder: a grammar written for the members of a
+// service the exporter uses, run by the scanner of the task list, with
+// json v2's semantics, then Docker's defaults. It is hand-written for
+// speed: json v2 takes about three times as long on this list, longer than
+// the whole task list where services run one replica each
+// (docs/benchmarks.md, "The service list"). FuzzDecodeServices compares it
+// with encoding/json. A new field of a service needs a field in rawService,
+// its case in the grammar below and its field in the fuzz test's
+// refService.
+
 package swarm
 
 import (
@@ -6,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+
 	"github.com/swarm-exporter/swarm_exporter/placement"
 )
 
@@ -68,18 +79,10 @@ func (o *opt[T]) set()   { o.ok = true } // a member that comes twice merges int
 // StackLabel is the label `docker stack deploy` puts on a stack's services.
 const StackLabel = "com.docker.stack.namespace"
 
-// DecodeServices decodes a /services?status=true response, one service at a
-// time. It uses the scanner of the task list (see TasksDecoder): at
-// thousands of services, decoding them into structs with json v2 kept a
-// second core busy for most of the time the task list took.
-func DecodeServices(r io.Reader) ([]Service, error) {
-	s := scanners.Get().(*scanner)
-	defer scanners.Put(s)
-	return decodeServices(s, r, 0)
-}
-
-// decodeServices decodes a service list with s, into a list with room for n
-// services.
+// decodeServices decodes a /services?status=true response with s, one
+// service at a time, into a list with room for n services. It uses the
+// scanner of the task list: decoding the services into structs with json v2
+// costs several times as much (docs/benchmarks.md, "The service list").
 func decodeServices(s *scanner, r io.Reader, n int) ([]Service, error) {
 	var services []Service
 	if n > 0 {
