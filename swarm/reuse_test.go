@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
 
@@ -25,7 +26,7 @@ const (
 // follower is the healthy swarm read through m2, which is not the leader.
 func follower(t testing.TB) *fakedocker.Fixture {
 	t.Helper()
-	f, err := load(t, "healthy-3m2w").AsNode(followerID)
+	f, err := testkit.Fixture(t, "healthy-3m2w").AsNode(followerID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestServicesLeaderFollowerReadsTheClusterOnly(t *testing.T) {
 }
 
 func TestServicesLeaderLeaderReadsEverything(t *testing.T) {
-	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
 	defer srv.Close()
 	reg := prometheus.NewRegistry()
 	r := newReaderWith(t, srv, swarm.Config{Services: swarm.ServicesLeader, Registerer: reg})
@@ -222,7 +223,7 @@ func value(kv []any, key string) any {
 // leader instead of m1.
 func leaderAs(t *testing.T, id string) *fakedocker.Fixture {
 	t.Helper()
-	f, err := load(t, "healthy-3m2w").AsNode(id)
+	f, err := testkit.Fixture(t, "healthy-3m2w").AsNode(id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +273,7 @@ func requestOrder(srv *fakedocker.Server) map[string]int {
 // --read.max-age: the scrapes within max-age of a successful read's start
 // reuse its snapshot (the same value); the first one after reads again.
 func TestMaxAgeReusesTheLastRead(t *testing.T) {
-	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
 	defer srv.Close()
 	reg := prometheus.NewRegistry()
 	const maxAge = 400 * time.Millisecond
@@ -307,7 +308,7 @@ func TestMaxAgeReusesTheLastRead(t *testing.T) {
 // Max-age counts from the start of the read, not its end: reads are at
 // least max-age apart, whatever they take.
 func TestMaxAgeCountsFromTheReadsStart(t *testing.T) {
-	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
 	defer srv.Close()
 	srv.Delay("tasks", 300*time.Millisecond)
 	r := newReaderWith(t, srv, swarm.Config{MaxAge: 400 * time.Millisecond})
@@ -320,8 +321,8 @@ func TestMaxAgeCountsFromTheReadsStart(t *testing.T) {
 
 // A failed read is never reused: the next scrape reads again.
 func TestMaxAgeDoesNotReuseFailedReads(t *testing.T) {
-	f := load(t, "healthy-3m2w")
-	broken := load(t, "healthy-3m2w")
+	f := testkit.Fixture(t, "healthy-3m2w")
+	broken := testkit.Fixture(t, "healthy-3m2w")
 	broken.Responses["nodes"] = fakedocker.Response{Status: 500, Body: []byte(`{"message":"boom"}`)}
 	srv := fakedocker.New(broken)
 	defer srv.Close()
@@ -352,7 +353,7 @@ func TestMaxAgeDoesNotReuseFailedReads(t *testing.T) {
 
 // Concurrent scrapes share one read, with max-age as without.
 func TestMaxAgeConcurrentScrapesShareOneRead(t *testing.T) {
-	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
 	defer srv.Close()
 	srv.Delay("tasks", 200*time.Millisecond)
 	r := newReaderWith(t, srv, swarm.Config{MaxAge: time.Minute, Services: swarm.ServicesLeader})
@@ -413,7 +414,7 @@ func TestReadFullDuringAReadWithoutServices(t *testing.T) {
 
 // Without leader, nobody has the services: a ReadFull reuses the read.
 func TestServicesLeaderWithoutLeader(t *testing.T) {
-	srv := fakedocker.New(load(t, "quorum-lost"))
+	srv := fakedocker.New(testkit.Fixture(t, "quorum-lost"))
 	defer srv.Close()
 	r := newReaderWith(t, srv, swarm.Config{MaxAge: time.Minute, Services: swarm.ServicesLeader, Logger: log.NewNopLogger()})
 	snap := r.Read(context.Background())
