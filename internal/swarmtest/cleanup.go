@@ -45,20 +45,27 @@ func acquireLock(ctx context.Context, prefix string, logf func(string, ...any)) 
 
 // flockWait opens path and takes a flock of kind (LOCK_SH or LOCK_EX) on
 // it, polling until ctx ends; it logs once that it waits, with the pid the
-// file names (the holder of an exclusive lock writes its pid there).
+// file names (the holder of an exclusive lock writes its pid there). A
+// prefix's lock file is removed by its holder on release (see releaseLock),
+// so a lock taken on a file that is no longer at path is retried on a
+// fresh one.
 func flockWait(ctx context.Context, path string, kind int, logf func(string, ...any)) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("swarmtest: lock: %w", err)
-	}
 	logged := false
 	for {
-		err := syscall.Flock(int(f.Fd()), kind|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("swarmtest: lock: %w", err)
 		}
+		err = syscall.Flock(int(f.Fd()), kind|syscall.LOCK_NB)
+		if err == nil {
+			if samePath(f, path) {
+				return f, nil
+			}
+			unflock(f) // removed by its last holder meanwhile
+			continue
+		}
+		f.Close()
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
 			return nil, fmt.Errorf("swarmtest: flock %s: %w", path, err)
 		}
 		if !logged {
@@ -71,11 +78,20 @@ func flockWait(ctx context.Context, path string, kind int, logf func(string, ...
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
 			return nil, fmt.Errorf("swarmtest: another harness holds %s: %w", path, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// samePath reports whether the open file f is still the file at path.
+func samePath(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pi, err := os.Stat(path)
+	return err == nil && os.SameFile(fi, pi)
 }
 
 func unflock(f *os.File) {
@@ -87,6 +103,9 @@ func unflock(f *os.File) {
 
 func releaseLock(l *runLock) {
 	if l != nil {
+		// Removed while held: a run that waits for it retries on a new
+		// file (see flockWait), and /run keeps no file per prefix.
+		_ = os.Remove(l.prefix.Name())
 		unflock(l.prefix)
 		unflock(l.machine)
 	}

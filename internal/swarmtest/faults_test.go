@@ -291,10 +291,40 @@ func TestLock(t *testing.T) {
 		t.Errorf("the lock of another prefix: %v", err)
 	}
 	releaseLock(other)
-	releaseLock(held)
 
-	machine, err := flockWait(context.Background(), LockPath, syscall.LOCK_EX, t.Logf)
-	if err != nil {
+	// A run that waits gets the lock when the holder leaves, on the file
+	// that is at the path then (the holder removes its file), and leaves no
+	// file behind either.
+	got := make(chan *runLock, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		l, err := acquireLock(wctx, "swz", t.Logf)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- l
+	}()
+	time.Sleep(time.Second)
+	releaseLock(held)
+	if l := <-got; l != nil {
+		if !samePath(l.prefix, prefixLockPath("swz")) {
+			t.Error("the waiting run holds a lock file that is no longer at its path")
+		}
+		releaseLock(l)
+	}
+	if _, err := os.Stat(prefixLockPath("swz")); !os.IsNotExist(err) {
+		t.Errorf("%s left behind: %v", prefixLockPath("swz"), err)
+	}
+
+	// Every running swarm on the machine holds the machine lock shared:
+	// outside CI, other people's swarms may keep it for long.
+	mctx, mcancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer mcancel()
+	machine, err := flockWait(mctx, LockPath, syscall.LOCK_EX, t.Logf)
+	if err != nil && os.Getenv("CI") != "true" {
+		t.Skipf("other swarms run on this machine: %v", err)
+	} else if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -303,6 +333,33 @@ func TestLock(t *testing.T) {
 	unflock(machine)
 	if err == nil || !strings.Contains(err.Error(), "another harness holds "+LockPath) {
 		t.Errorf("Start while the machine lock is held exclusively: %v", err)
+	}
+}
+
+// TestSamePath: a lock taken on a file that its last holder removed
+// meanwhile is told apart from one on the file at the path (flockWait then
+// retries on the new file).
+func TestSamePath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !samePath(f, path) {
+		t.Error("the open file is not the one at its path")
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if samePath(f, path) {
+		t.Error("a removed file is still at its path")
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if samePath(f, path) {
+		t.Error("a removed file is the new file at its path")
 	}
 }
 
