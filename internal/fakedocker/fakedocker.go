@@ -338,4 +338,3 @@ func versionRefusal(v, min, max string) string {
 	}
 	return ""
 }
-
