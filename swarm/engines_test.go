@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
 
@@ -37,16 +38,16 @@ var engines = []struct {
 func TestReadLogsEngineAndAPIVersion(t *testing.T) {
 	for _, eng := range engines {
 		t.Run(eng.name, func(t *testing.T) {
-			srv := fakedocker.New(load(t, "healthy-3m2w"+eng.suffix))
+			srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"+eng.suffix))
 			defer srv.Close()
 			var lines logLines
 			r := newReader(t, srv.Host, 5*time.Second, nil, &lines)
 			if snap := r.Read(context.Background()); snap.Err != nil || snap.APIVersion != eng.api {
 				t.Fatalf("read: %v, API %q; want API %s", snap.Err, snap.APIVersion, eng.api)
 			}
-			srv.SetFixture(load(t, "worker-node"+eng.suffix))
+			srv.SetFixture(testkit.Fixture(t, "worker-node"+eng.suffix))
 			r.Read(context.Background())
-			srv.SetFixture(load(t, "healthy-3m2w"+eng.suffix))
+			srv.SetFixture(testkit.Fixture(t, "healthy-3m2w"+eng.suffix))
 			r.Read(context.Background())
 			var reads []string
 			for _, kv := range lines.lines {
@@ -90,7 +91,7 @@ func TestReadFailuresOnEachEngine(t *testing.T) {
 	for _, eng := range engines {
 		for _, tt := range tests {
 			t.Run(eng.name+"/"+tt.scenario, func(t *testing.T) {
-				f := load(t, tt.scenario+eng.suffix)
+				f := testkit.Fixture(t, tt.scenario+eng.suffix)
 				srv := fakedocker.New(f)
 				defer srv.Close()
 				snap := newReader(t, srv.Host, 5*time.Second, nil, nil).Read(context.Background())
@@ -140,7 +141,7 @@ func TestReadAPIVersionOutsideTheDaemonsRange(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("DOCKER_API_VERSION", tt.pinned)
-			f := load(t, "healthy-3m2w-docker29")
+			f := testkit.Fixture(t, "healthy-3m2w-docker29")
 			f.Ping = http.Header{"Api-Version": {tt.daemon}}
 			srv := fakedocker.New(f)
 			defer srv.Close()
@@ -190,7 +191,7 @@ func TestDecodersAgreeAcrossEngines(t *testing.T) {
 // daemon and every node report the engine's version.
 func engineView(t *testing.T, scenario, version string) string {
 	t.Helper()
-	f := load(t, scenario)
+	f := testkit.Fixture(t, scenario)
 	body := func(ep string) []byte {
 		r, ok := f.Responses[ep]
 		if !ok || r.Status/100 != 2 {
