@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +24,7 @@ func bg() context.Context { return context.Background() }
 // exclusive one on its prefix's lock file.
 type runLock struct {
 	machine, prefix *os.File
+	subnet          *os.File // once Start has taken it (see acquireSubnet)
 }
 
 func prefixLockPath(prefix string) string { return fmt.Sprintf(PrefixLockPattern, prefix) }
@@ -45,27 +47,20 @@ func acquireLock(ctx context.Context, prefix string, logf func(string, ...any)) 
 
 // flockWait opens path and takes a flock of kind (LOCK_SH or LOCK_EX) on
 // it, polling until ctx ends; it logs once that it waits, with the pid the
-// file names (the holder of an exclusive lock writes its pid there). A
-// prefix's lock file is removed by its holder on release (see releaseLock),
-// so a lock taken on a file that is no longer at path is retried on a
-// fresh one.
+// file names (the holder of an exclusive lock writes its pid there).
 func flockWait(ctx context.Context, path string, kind int, logf func(string, ...any)) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("swarmtest: lock: %w", err)
+	}
 	logged := false
 	for {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("swarmtest: lock: %w", err)
-		}
-		err = syscall.Flock(int(f.Fd()), kind|syscall.LOCK_NB)
+		err := syscall.Flock(int(f.Fd()), kind|syscall.LOCK_NB)
 		if err == nil {
-			if samePath(f, path) {
-				return f, nil
-			}
-			unflock(f) // removed by its last holder meanwhile
-			continue
+			return f, nil
 		}
-		f.Close()
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
 			return nil, fmt.Errorf("swarmtest: flock %s: %w", path, err)
 		}
 		if !logged {
@@ -78,20 +73,11 @@ func flockWait(ctx context.Context, path string, kind int, logf func(string, ...
 		}
 		select {
 		case <-ctx.Done():
+			f.Close()
 			return nil, fmt.Errorf("swarmtest: another harness holds %s: %w", path, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// samePath reports whether the open file f is still the file at path.
-func samePath(f *os.File, path string) bool {
-	fi, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	pi, err := os.Stat(path)
-	return err == nil && os.SameFile(fi, pi)
 }
 
 func unflock(f *os.File) {
@@ -101,11 +87,42 @@ func unflock(f *os.File) {
 	}
 }
 
+// acquireSubnet takes the lock of a subnet (an exclusive flock on
+// SubnetLockPattern), then waits until no host interface has an address in
+// it: swarms of different prefixes on the same subnet queue behind each
+// other, also behind a harness that does not know this lock. Both waits
+// end with ctx; a bridge that never goes (a crashed run's) is named in the
+// error.
+func acquireSubnet(ctx context.Context, l *runLock, subnet netip.Prefix, logf func(string, ...any)) error {
+	path := fmt.Sprintf(SubnetLockPattern, strings.ReplaceAll(subnet.String(), "/", "-"))
+	f, err := flockWait(ctx, path, syscall.LOCK_EX, logf)
+	if err != nil {
+		return err
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	l.subnet = f
+	logged := false
+	for {
+		dev, err := subnetUser(subnet)
+		if err != nil || dev == "" {
+			return err
+		}
+		if !logged {
+			logf("swarmtest: waiting for subnet %s, in use on %s", subnet, dev)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("swarmtest: subnet %s is in use on %s (another swarm's, or what a crashed run left: `swarmup -cleanup` clears it): %w", subnet, dev, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 func releaseLock(l *runLock) {
 	if l != nil {
-		// Removed while held: a run that waits for it retries on a new
-		// file (see flockWait), and /run keeps no file per prefix.
-		_ = os.Remove(l.prefix.Name())
+		unflock(l.subnet)
 		unflock(l.prefix)
 		unflock(l.machine)
 	}
