@@ -195,10 +195,11 @@ type Swarm struct {
 
 // Start boots the topology opts asks for and returns once every daemon
 // answers, every swarm node is Ready (managers Reachable) and the workload
-// image is loaded on every node. It first takes the machine-wide lock
-// (waiting for it as long as ctx allows), clears what an earlier run with the
-// same prefix left behind, and refuses to start if something is left that it
-// cannot clear. On error everything started so far is torn down.
+// image is loaded on every node. It first takes the locks of its prefix
+// (waiting for them as long as ctx allows), clears what an earlier run with
+// the same prefix left behind, and refuses to start if something is left
+// that it cannot clear; then it takes its subnet (waiting as long, see
+// acquireSubnet). On error everything started so far is torn down.
 func Start(ctx context.Context, opts Options) (_ *Swarm, err error) {
 	if err := opts.normalize(); err != nil {
 		return nil, err
