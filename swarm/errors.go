@@ -91,10 +91,10 @@ const (
 // version is 1.44, please upgrade your client to a newer version" (or "is
 // too new. Maximum supported API version is 1.54"): 20.10 and 29 alike. The
 // exporter negotiates a version within the range unless DOCKER_API_VERSION
-// pins one, so the first is a pinned version below the daemon's minimum
-// (Docker 29.0 refused versions below 1.44, later releases do with
-// DOCKER_MIN_API_VERSION), or a daemon newer than every version the
-// exporter speaks.
+// pins one, so "too old" is a pinned version below the daemon's minimum
+// (Docker 29.0 refused versions below 1.44, later releases do when
+// DOCKER_MIN_API_VERSION raises it) or a daemon whose minimum is above
+// every version the exporter speaks, and "too new" a pinned version.
 var versionRefusalRE = regexp.MustCompile(`client version (\S+) is too (old|new)\. (?:Minimum|Maximum) supported API version is ([0-9.]+)`)
 
 func isVersionRefusal(ae *APIError) bool {
