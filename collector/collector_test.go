@@ -3,6 +3,7 @@ package collector_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -44,10 +45,13 @@ func newExporter(t testing.TB, srv *fakedocker.Server, opts report.Options, enab
 
 // goldenScenarios are the captured swarms whose whole exposition is kept in
 // testdata/<scenario>.prom: every captured scenario, from a healthy swarm to
-// a daemon that is not in a swarm.
+// a daemon that is not in a swarm, on Docker 20.10 and on Docker 29
+// (<scenario>-docker29).
 var goldenScenarios = []string{
 	"healthy-3m2w", "worker-down", "manager-down", "quorum-lost", "missing-image",
 	"drained-paused", "worker-node", "locked", "no-swarm",
+	"healthy-3m2w-docker29", "worker-down-docker29", "manager-down-docker29", "quorum-lost-docker29", "missing-image-docker29",
+	"drained-paused-docker29", "worker-node-docker29", "locked-docker29", "no-swarm-docker29",
 }
 
 // durationValue matches the value of a series of a _duration_seconds
@@ -262,11 +266,36 @@ func TestScrapeTimeout(t *testing.T) {
 // (--read.services=leader) emits exactly what the full read emits about
 // the cluster and the nodes, and nothing about the services: no
 // per-service series, no services status and no overall status. Its own
-// node is the follower's.
+// node is the follower's. On both engines' captures.
 func TestFollowerExposition(t *testing.T) {
-	leaderSrv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
+	for _, sc := range []string{"healthy-3m2w", "healthy-3m2w-docker29"} {
+		t.Run(sc, func(t *testing.T) { testFollowerExposition(t, sc) })
+	}
+}
+
+func testFollowerExposition(t *testing.T, scenario string) {
+	leaderSrv := fakedocker.New(testkit.Fixture(t, scenario))
 	defer leaderSrv.Close()
-	f, err := testkit.Fixture(t, "healthy-3m2w").AsNode("06xes3fqfninbivpzrwaqhhbu") // swx-m2
+	// The capture was made through the leader: read it through another
+	// manager.
+	var nodes []struct {
+		ID            string
+		Description   struct{ Hostname string }
+		ManagerStatus *struct{ Leader bool }
+	}
+	if err := json.Unmarshal(testkit.Fixture(t, scenario).Responses["nodes"].Body, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	var leaderID, leaderHost, followerID, followerHost string
+	for _, n := range nodes {
+		switch {
+		case n.ManagerStatus != nil && n.ManagerStatus.Leader:
+			leaderID, leaderHost = n.ID, n.Description.Hostname
+		case n.ManagerStatus != nil && followerID == "":
+			followerID, followerHost = n.ID, n.Description.Hostname
+		}
+	}
+	f, err := testkit.Fixture(t, scenario).AsNode(followerID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,8 +341,8 @@ func TestFollowerExposition(t *testing.T) {
 	for _, want := range []string{
 		"docker_swarm_up 1",
 		`docker_swarm_cluster_status{status="ok"} 1`,
-		`docker_swarm_node_leader{hostname="swx-m1",node_id="7hadt61hzp9pmvjfqivudybqd"} 1`,
-		`docker_swarm_local_node_info{hostname="swx-m2",node_id="06xes3fqfninbivpzrwaqhhbu",role="manager"} 1`,
+		`docker_swarm_node_leader{hostname="` + leaderHost + `",node_id="` + leaderID + `"} 1`,
+		`docker_swarm_local_node_info{hostname="` + followerHost + `",node_id="` + followerID + `",role="manager"} 1`,
 		"docker_swarm_local_node_leader 0",
 		`swarm_exporter_scrape_collector_success{collector="nodes"} 1`,
 		`swarm_exporter_scrape_collector_success{collector="services"} 0`,

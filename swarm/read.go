@@ -464,10 +464,11 @@ func (r *Reader) logOutcome(snap *Snapshot, e *Error, kind string, first bool) {
 		if !snap.NoServices {
 			counts = append(counts, "tasks", len(snap.Tasks.List))
 		}
-		level.Info(r.logger).Log(append([]any{"msg", "reading the swarm", "host", r.host, "api_version", snap.APIVersion,
+		level.Info(r.logger).Log(append([]any{"msg", "reading the swarm", "host", r.host, "engine_version", snap.Info.ServerVersion, "api_version", snap.APIVersion,
 			"node", snap.Info.Name}, counts...)...)
 	default:
-		level.Info(r.logger).Log(append([]any{"msg", "reading the swarm again", "host", r.host, "node", snap.Info.Name}, counts...)...)
+		level.Info(r.logger).Log(append([]any{"msg", "reading the swarm again", "host", r.host, "engine_version", snap.Info.ServerVersion, "api_version", snap.APIVersion,
+			"node", snap.Info.Name}, counts...)...)
 	}
 }
 
