@@ -44,8 +44,8 @@ type Replacements struct {
 	lastRead time.Time // when it started
 	// gap is set by a read of the cluster without the task list, newer
 	// than the last read counted: the next read starts a new comparison.
-	gap bool
-	read     uint64    // reads counted
+	gap      bool
+	read     uint64 // reads counted
 	services map[string]*serviceSlots
 	nodes    nodePositions
 	// byService holds the services of the last read counted, in the order
