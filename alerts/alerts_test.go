@@ -52,7 +52,12 @@ func unitTestFiles(t *testing.T) []string {
 
 func TestPromtoolUnitTests(t *testing.T) {
 	promtool := monitoring.Tool(t, "promtool")
-	monitoring.Run(t, promtool, append([]string{"test", "rules"}, unitTestFiles(t)...)...)
+	for _, f := range unitTestFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
+			monitoring.Run(t, promtool, "test", "rules", f)
+		})
+	}
 }
 
 type unitTestFile struct {
@@ -312,6 +317,7 @@ var pendingMetrics = map[string]bool{
 // scrapes of the exporter against the captured Docker API answers), that
 // the recording rules record, Prometheus's own up, or ALERTS.
 func TestRulesUseExposedMetrics(t *testing.T) {
+	t.Parallel()
 	exposed := monitoring.ExportedSeriesNames(t)
 	recorded, err := monitoring.RecordedNames()
 	if err != nil {

@@ -80,6 +80,7 @@ func waitFiring(t *testing.T, prom *monitoring.Prometheus, want []string, extra 
 // exporters, the expected alerts fire, once each, with their templates
 // rendered from real series.
 func TestAlertsOnCapturedSwarms(t *testing.T) {
+	t.Parallel()
 	monitoring.Tool(t, "prometheus")
 	bin := monitoring.BuildExporter(t)
 	cases := []struct {
@@ -133,6 +134,7 @@ func TestAlertsOnCapturedSwarms(t *testing.T) {
 // the test's choosing, told apart by a cluster label: each alert is about
 // one swarm, carries its labels, and its swarm_labels tell the two apart.
 func TestTwoSwarmsOtherJob(t *testing.T) {
+	t.Parallel()
 	monitoring.Tool(t, "prometheus")
 	bin := monitoring.BuildExporter(t)
 	groups := []monitoring.TargetGroup{}
@@ -191,6 +193,7 @@ func TestTwoSwarmsOtherJob(t *testing.T) {
 // on a real Alertmanager. An outage of a swarm mutes the alerts it holds,
 // in that swarm only, whatever label tells the swarms apart.
 func TestAlertmanagerInhibitions(t *testing.T) {
+	t.Parallel()
 	am := monitoring.StartAlertmanager(t, monitoring.Path("alerts", "alertmanager.yml"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -116,6 +116,7 @@ func swarmAlert(name, severity, host string) *amAlert {
 // longer, nothing re-sends it after the mute ends, and its resolution is
 // never delivered.
 func TestAlertmanagerDropsResolutionsWhileMuted(t *testing.T) {
+	t.Parallel()
 	a := newAMTimeline(t)
 	m1 := swarmAlert("SwarmNodeDown", "warning", "m1")
 	ql := swarmAlert("SwarmQuorumLost", "critical", "")
@@ -140,6 +141,7 @@ func TestAlertmanagerDropsResolutionsWhileMuted(t *testing.T) {
 // and resolves after it. Its resolution is delivered once, and no alert is
 // notified twice.
 func TestAlertmanagerHeldAlertResolvedAfterOutage(t *testing.T) {
+	t.Parallel()
 	a := newAMTimeline(t)
 	w1, m1 := swarmAlert("SwarmNodeDown", "warning", "w1"), swarmAlert("SwarmNodeDown", "warning", "m1")
 	ql := swarmAlert("SwarmQuorumLost", "critical", "")
@@ -194,6 +196,7 @@ func TestAlertmanagerHeldAlertResolvedAfterOutage(t *testing.T) {
 // notified resolved within seconds, the quorum alert too, and the worker's
 // fires.
 func TestHeldThroughQuorumLoss(t *testing.T) {
+	t.Parallel()
 	monitoring.Tool(t, "prometheus")
 	bin := monitoring.BuildExporter(t)
 	hook := monitoring.StartWebhook(t)
