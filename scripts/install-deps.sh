@@ -2,16 +2,19 @@
 # Installs what the test suite and the demo swarm need on a Debian machine:
 # Docker's engine (real dockerd nodes), iproute2 and iptables (their network
 # namespaces and bridge), Prometheus, promtool and Alertmanager (the alerting
-# pipeline), curl (the benchmark's raw floor). Only missing packages are
+# pipeline), curl (the benchmark's raw floor), and what building the current
+# engine's runc needs (scripts/build-engine.sh: a C compiler, pkg-config and
+# libseccomp's headers). Only missing packages are
 # installed; the system's own Docker daemon is neither started nor needed.
 set -euo pipefail
 
-packages=(docker.io iproute2 iptables prometheus prometheus-alertmanager curl util-linux)
-commands=(/usr/sbin/dockerd /usr/sbin/ip /usr/sbin/iptables /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-alertmanager /usr/bin/curl /usr/bin/nsenter)
+packages=(docker.io iproute2 iptables prometheus prometheus-alertmanager curl util-linux gcc libc6-dev pkg-config libseccomp-dev)
+commands=(/usr/sbin/dockerd /usr/sbin/ip /usr/sbin/iptables /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-alertmanager /usr/bin/curl /usr/bin/nsenter
+  /usr/bin/gcc /usr/bin/pkg-config /usr/include/seccomp.h)
 
 missing=0
 for c in "${commands[@]}"; do
-  [ -x "$c" ] || missing=1
+  [ -e "$c" ] || missing=1
 done
 if [ "$missing" = 0 ]; then
   exit 0

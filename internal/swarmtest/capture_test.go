@@ -225,7 +225,7 @@ func updateState(s *Swarm, name string) string {
 		return ""
 	}
 	var sv struct{ UpdateStatus *struct{ State string } }
-	if err := m.GetJSON(ctx, "/v"+APIVersion+"/services/"+name, &sv); err != nil || sv.UpdateStatus == nil {
+	if err := m.GetJSON(ctx, "/v"+m.APIVersion()+"/services/"+name, &sv); err != nil || sv.UpdateStatus == nil {
 		return ""
 	}
 	return sv.UpdateStatus.State
@@ -349,7 +349,7 @@ func captureA(t *testing.T, out string, sel func(...string) bool) {
 	must(t, s.WaitFor(2*time.Minute, "leader to lose quorum", func() (bool, error) {
 		ctx, cancel := ctxTimeout(10 * time.Second)
 		defer cancel()
-		st, _, err := leader.Get(ctx, "/v"+APIVersion+"/nodes")
+		st, _, err := leader.Get(ctx, "/v"+leader.APIVersion()+"/nodes")
 		return err == nil && st != http.StatusOK, nil
 	}))
 	if sel("quorum-lost") {

@@ -19,42 +19,76 @@ import (
 
 func bg() context.Context { return context.Background() }
 
-// acquireLock takes the machine-wide harness lock, polling until ctx ends.
-func acquireLock(ctx context.Context, logf func(string, ...any)) (*os.File, error) {
-	f, err := os.OpenFile(LockPath, os.O_CREATE|os.O_RDWR, 0o644)
+// runLock is what a running swarm holds: a shared flock on LockPath and an
+// exclusive one on its prefix's lock file.
+type runLock struct {
+	machine, prefix *os.File
+}
+
+func prefixLockPath(prefix string) string { return fmt.Sprintf(PrefixLockPattern, prefix) }
+
+// acquireLock takes the locks of a run of prefix, polling until ctx ends.
+func acquireLock(ctx context.Context, prefix string, logf func(string, ...any)) (*runLock, error) {
+	machine, err := flockWait(ctx, LockPath, syscall.LOCK_SH, logf)
+	if err != nil {
+		return nil, err
+	}
+	own, err := flockWait(ctx, prefixLockPath(prefix), syscall.LOCK_EX, logf)
+	if err != nil {
+		unflock(machine)
+		return nil, err
+	}
+	_ = own.Truncate(0)
+	_, _ = own.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return &runLock{machine: machine, prefix: own}, nil
+}
+
+// flockWait opens path and takes a flock of kind (LOCK_SH or LOCK_EX) on
+// it, polling until ctx ends; it logs once that it waits, with the pid the
+// file names (the holder of an exclusive lock writes its pid there).
+func flockWait(ctx context.Context, path string, kind int, logf func(string, ...any)) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("swarmtest: lock: %w", err)
 	}
 	logged := false
 	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		err := syscall.Flock(int(f.Fd()), kind|syscall.LOCK_NB)
 		if err == nil {
-			_ = f.Truncate(0)
-			_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 			return f, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			f.Close()
-			return nil, fmt.Errorf("swarmtest: flock %s: %w", LockPath, err)
+			return nil, fmt.Errorf("swarmtest: flock %s: %w", path, err)
 		}
 		if !logged {
-			holder, _ := os.ReadFile(LockPath)
-			logf("swarmtest: waiting for %s (held by pid %s)", LockPath, strings.TrimSpace(string(holder)))
+			holder := "another harness"
+			if pid, _ := os.ReadFile(path); len(strings.TrimSpace(string(pid))) > 0 {
+				holder = "pid " + strings.TrimSpace(string(pid))
+			}
+			logf("swarmtest: waiting for %s (held by %s)", path, holder)
 			logged = true
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("swarmtest: another harness holds %s: %w", LockPath, ctx.Err())
+			return nil, fmt.Errorf("swarmtest: another harness holds %s: %w", path, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
 
-func releaseLock(f *os.File) {
+func unflock(f *os.File) {
 	if f != nil {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
+	}
+}
+
+func releaseLock(l *runLock) {
+	if l != nil {
+		unflock(l.prefix)
+		unflock(l.machine)
 	}
 }
 
@@ -98,6 +132,7 @@ func (s *Swarm) writeState() {
 // list means the machine is clean for that prefix.
 func Leftovers(opts Options) ([]string, error) {
 	opts.Managers = 1 // only prefix, base dir and subnet matter here
+	opts.Engine = DebianEngine()
 	if err := opts.normalize(); err != nil {
 		return nil, err
 	}
@@ -228,17 +263,13 @@ func waitGone(cond func() bool, timeout time.Duration) {
 }
 
 // Cleanup clears the leftovers of earlier runs: those of DefaultPrefix,
-// of every run that has a directory under DefaultBaseDir, and of every prefix that still
-// has a swarmtest cgroup. It waits up to a minute for the harness lock and
+// of every run that has a directory under DefaultBaseDir, and of every
+// prefix that still has a swarmtest cgroup. It takes each prefix's lock in
+// turn, waiting up to a minute in all for swarms that still run, and
 // returns an error naming whatever it could not remove.
 func Cleanup() error {
 	ctx, cancel := context.WithTimeout(bg(), time.Minute)
 	defer cancel()
-	lock, err := acquireLock(ctx, func(string, ...any) {})
-	if err != nil {
-		return err
-	}
-	defer releaseLock(lock)
 	prefixes := map[string]bool{DefaultPrefix: true}
 	dirs, _ := os.ReadDir(DefaultBaseDir)
 	for _, d := range dirs {
@@ -256,9 +287,15 @@ func Cleanup() error {
 		if !prefixRE.MatchString(p) {
 			continue
 		}
+		lock, err := acquireLock(ctx, p, func(string, ...any) {})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		if err := cleanupPrefix(DefaultBaseDir, p, func(string, ...any) {}); err != nil {
 			errs = append(errs, err)
 		}
+		releaseLock(lock)
 	}
 	releaseNetnsDir()
 	return errors.Join(errs...)
@@ -269,6 +306,8 @@ func Cleanup() error {
 // there, the mount is the harness's last trace, so it goes too.
 func releaseNetnsDir() {
 	const dir = "/run/netns"
+	unlock := netnsLock()
+	defer unlock()
 	if ents, err := os.ReadDir(dir); err != nil || len(ents) > 0 {
 		return
 	}
@@ -276,6 +315,21 @@ func releaseNetnsDir() {
 		_ = syscall.Unmount(dir, syscall.MNT_DETACH)
 	}
 	_ = os.Remove(dir)
+}
+
+// netnsLockPath serialises creating a network namespace and releasing
+// /run/netns, which two swarms of different prefixes may do at once.
+const netnsLockPath = "/run/swarmtest-netns.lock"
+
+// netnsLock takes the lock of netnsLockPath (briefly held: no timeout) and
+// returns its release.
+func netnsLock() func() {
+	f, err := os.OpenFile(netnsLockPath, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return func() {}
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+	return func() { unflock(f) }
 }
 
 func isMountPoint(dir string) bool {

@@ -1,8 +1,10 @@
 // Package swarmtest boots real Docker swarms on one Linux machine for
 // end-to-end tests of the exporter.
 //
-// Every node is a real dockerd (the Debian docker.io package, /usr/sbin/dockerd)
-// running in
+// Every node is a real dockerd — Debian's docker.io 20.10 (/usr/sbin/dockerd)
+// or Docker 29 built from Go modules by scripts/build-engine.sh (see Engine;
+// Options.Engine and Options.NodeEngines pick them per node, SWARMTEST_ENGINE
+// for whole runs) — running in
 //
 //   - its own network namespace (named PREFIX-NODE, e.g. swx-m1), wired to a
 //     Linux bridge in the host namespace (PREFIX-br0) by a veth pair; the host
@@ -25,9 +27,11 @@
 //
 // Start boots a topology (3 managers + 2 workers by default), Close tears it
 // down, and the fault verbs (Kill, Restart, Drain, Promote, EnableAutolock, …)
-// change it while a test runs. Only one harness runs on a machine at a time
-// (an flock on /run/swarmtest.lock); Start first clears what an earlier run
-// with the same prefix left behind and refuses to start if it cannot.
+// change it while a test runs. Swarms of different prefixes and subnets run
+// at once, in one process or several; runs of the same prefix queue behind
+// each other (an flock on /run/swarmtest-PREFIX.lock). Start first clears
+// what an earlier run with the same prefix left behind and refuses to start
+// if it cannot.
 //
 // The tests of this package, and tests that use it, need root and docker.io;
 // see RequireSwarmTest for when they run, skip or fail:
@@ -42,6 +46,13 @@
 //	s.CreateService("--name", "web", "--replicas", "3", swarmtest.WorkloadImage)
 //	s.Kill(s.Node("w1"))
 //	s.WaitNodeState(s.Node("w1"), "down", time.Minute)
+//
+// and on each engine, as subtests "20.10" and "29":
+//
+//	swarmtest.OnEachEngine(t, func(t *testing.T, eng swarmtest.Engine) {
+//		s := swarmtest.StartForTest(t, swarmtest.Options{Engine: eng})
+//		…
+//	})
 //
 // On this machine a 3-manager + 2-worker boot takes about 3 s (image build
 // included) and a teardown about 0.6 s; a killed node shows down after

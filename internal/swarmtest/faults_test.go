@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -123,7 +125,7 @@ func TestFaults(t *testing.T) {
 		}
 		t0 := time.Now()
 		err = s.WaitFor(time.Minute, "no leader", func() (bool, error) {
-			st, body, err := l.Get(ctx, "/v"+APIVersion+"/nodes")
+			st, body, err := l.Get(ctx, "/v"+l.APIVersion()+"/nodes")
 			return err == nil && st == http.StatusInternalServerError && strings.Contains(string(body), "does not have a leader"), nil
 		})
 		if err != nil {
@@ -186,7 +188,7 @@ func TestFaults(t *testing.T) {
 		if err := s.WaitLocalState(m, "locked", time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		st, _, err := m.Get(ctx, "/v"+APIVersion+"/nodes")
+		st, _, err := m.Get(ctx, "/v"+m.APIVersion()+"/nodes")
 		if err != nil || st != http.StatusServiceUnavailable {
 			t.Errorf("locked manager /nodes: %d %v", st, err)
 		}
@@ -268,18 +270,92 @@ func tlsGet(dir, url string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// TestLock checks that a second harness waits for the first one.
+// TestLock checks that a second harness of the same prefix waits for the
+// first one, that one of another prefix does not, and that an exclusive
+// holder of the machine-wide lock (a tool that needs the whole machine, or
+// a harness of an older version) makes every harness wait.
 func TestLock(t *testing.T) {
 	RequireSwarmTest(t)
-	held, err := acquireLock(context.Background(), t.Logf)
+	held, err := acquireLock(context.Background(), "swz", t.Logf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	_, err = Start(ctx, Options{Prefix: "swz", NoWorkloadImage: true, Logf: t.Logf})
+	if err == nil || !strings.Contains(err.Error(), "another harness holds "+prefixLockPath("swz")) {
+		t.Errorf("Start of the same prefix while locked: %v", err)
+	}
+	other, err := acquireLock(ctx, "swy", t.Logf)
+	if err != nil {
+		t.Errorf("the lock of another prefix: %v", err)
+	}
+	releaseLock(other)
 	releaseLock(held)
-	if err == nil || !strings.Contains(err.Error(), "another harness holds") {
-		t.Fatalf("Start while locked: %v", err)
+
+	machine, err := flockWait(context.Background(), LockPath, syscall.LOCK_EX, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err = Start(ctx, Options{Prefix: "swy", NoWorkloadImage: true, Logf: t.Logf})
+	unflock(machine)
+	if err == nil || !strings.Contains(err.Error(), "another harness holds "+LockPath) {
+		t.Errorf("Start while the machine lock is held exclusively: %v", err)
+	}
+}
+
+// TestTwoSwarmsAtOnce runs two swarms in one process, of different
+// prefixes and subnets (and engines, when SWARMTEST_ENGINE does not name
+// one), reads both, checks that a third one on a subnet in use is refused,
+// and that each teardown clears its own prefix only.
+func TestTwoSwarmsAtOnce(t *testing.T) {
+	RequireSwarmTest(t)
+	engines := EngineNames()
+	if len(engines) == 1 {
+		engines = append(engines, engines[0])
+	}
+	var swarms []*Swarm
+	for i, name := range engines {
+		eng, err := LookupEngine(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		swarms = append(swarms, StartForTest(t, Options{
+			Prefix: fmt.Sprintf("swt%d", i), Subnet: fmt.Sprintf("10.213.%d.0/24", 20+i),
+			Managers: 1, Workers: 1, NoWorkloadImage: true, Engine: eng,
+		}))
+	}
+	for _, s := range swarms {
+		nodes, err := s.ListNodes()
+		if err != nil || len(nodes) != 2 {
+			t.Errorf("%s: %d nodes, %v", s.Prefix(), len(nodes), err)
+		}
+		m1 := s.Node("m1")
+		info, err := m1.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %s at %s runs %s, API %s", s.Prefix(), m1.Hostname, m1.IP, m1.Engine().Version, m1.APIVersion())
+		if info.Swarm.LocalNodeState != "active" {
+			t.Errorf("%s: m1 is %q", s.Prefix(), info.Swarm.LocalNodeState)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if s, err := Start(ctx, Options{Prefix: "swt9", Subnet: "10.213.20.0/24", Managers: 1, NoWorkloadImage: true, Logf: t.Logf}); err == nil {
+		s.Close()
+		t.Error("a third swarm on the first one's subnet started")
+	} else if !strings.Contains(err.Error(), "in use on swt0-br0") {
+		t.Errorf("a third swarm on the first one's subnet: %v", err)
+	}
+	assertClean(t, "swt9")
+	if err := swarms[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertClean(t, "swt0")
+	if nodes, err := swarms[1].ListNodes(); err != nil || len(nodes) != 2 {
+		t.Errorf("the second swarm after the first one's teardown: %d nodes, %v", len(nodes), err)
 	}
 }

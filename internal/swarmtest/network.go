@@ -2,6 +2,7 @@ package swarmtest
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -39,8 +40,13 @@ func iptablesRule(op, bridge string) []string {
 // Inside, the node's interface is eth0 with the node's address; there is no
 // default route, so nothing a node does can leave the subnet.
 func (s *Swarm) setupNode(n *Node) error {
+	unlock := netnsLock()
+	err := mustRun("ip", "netns", "add", n.Netns)
+	unlock()
+	if err != nil {
+		return fmt.Errorf("swarmtest: node %s network: %w", n.Name, err)
+	}
 	steps := [][]string{
-		{"ip", "netns", "add", n.Netns},
 		{"ip", "link", "add", n.Netns, "type", "veth", "peer", "name", "eth0", "netns", n.Netns},
 		{"ip", "link", "set", n.Netns, "master", s.bridge, "up"},
 		{"ip", "-n", n.Netns, "addr", "add", n.IP + "/24", "dev", "eth0"},
@@ -92,4 +98,23 @@ func prefixedIptables(prefix string) ([]string, error) {
 		}
 	}
 	return rules, nil
+}
+
+// subnetUser returns the host interface that already has an address in
+// subnet (the bridge of another prefix's swarm, say), or "".
+func subnetUser(subnet netip.Prefix) (string, error) {
+	out, err := run(bg(), "ip", "-o", "-4", "addr", "show")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[2] != "inet" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f[3]); err == nil && subnet.Contains(p.Addr()) {
+			return f[1], nil
+		}
+	}
+	return "", nil
 }

@@ -39,6 +39,7 @@ type Node struct {
 
 	s       *Swarm
 	initial Role
+	engine  Engine
 
 	mu     sync.Mutex
 	role   Role
@@ -47,6 +48,22 @@ type Node struct {
 	done   chan struct{} // closed when the current dockerd exited
 	exitEr error
 	client *http.Client
+	api    string // the Api-Version header of the daemon's last ping
+}
+
+// Engine returns the Docker engine the node runs.
+func (n *Node) Engine() Engine { return n.engine }
+
+// APIVersion returns the Engine API version the node's daemon announced
+// (its newest: 1.41 for 20.10, 1.54 for 29); the harness's own requests to
+// the node use it. Before the daemon first answered, it is APIVersion.
+func (n *Node) APIVersion() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.api == "" {
+		return APIVersion
+	}
+	return n.api
 }
 
 // Role returns the node's current role (RoleStandalone for daemons that are
@@ -133,12 +150,15 @@ func (n *Node) cgroup() string { return n.s.cgroups.node(n.Name) }
 //   - the shell moves itself into the node's cgroup before exec, so that
 //     every process the daemon starts, including daemonized shims, stays
 //     findable and killable.
+//   - the daemon is the node's engine's ($SWARMTEST_DOCKERD), and its PATH
+//     starts with the engine's own directory, where containerd's shim
+//     finds the engine's runc.
 const startScript = `set -e
 echo $$ > "$SWARMTEST_CGROUP/cgroup.procs"
 echo "$SWARMTEST_HOSTNAME" > /proc/sys/kernel/hostname
 mount -t tmpfs -o mode=0755,size=256m swarmtest-run /run
 mkdir -p /run/lock
-exec ` + DockerdPath + ` "$@"
+exec "$SWARMTEST_DOCKERD" "$@"
 `
 
 func (n *Node) daemonArgs() []string {
@@ -168,8 +188,9 @@ func (n *Node) daemonArgs() []string {
 	return append(args, n.s.opts.DaemonArgs...)
 }
 
-// start launches dockerd and waits until it answers /_ping.
-func (n *Node) start(ctx context.Context) error {
+// start launches dockerd, with env added to its environment, and waits
+// until it answers /_ping.
+func (n *Node) start(ctx context.Context, env ...string) error {
 	if n.Running() {
 		return fmt.Errorf("swarmtest: %s: dockerd already running", n.Name)
 	}
@@ -187,17 +208,19 @@ func (n *Node) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(logf, "\n==== swarmtest: starting dockerd at %s ====\n", time.Now().Format(time.RFC3339Nano))
+	fmt.Fprintf(logf, "\n==== swarmtest: starting dockerd %s (%s) at %s ====\n", n.engine.Version, n.engine.Dockerd, time.Now().Format(time.RFC3339Nano))
 	args := append([]string{
 		"--net=/var/run/netns/" + n.Netns, "--",
 		tool("unshare"), "--uts", "--mount", "--propagation", "private", "--",
 		tool("sh"), "-c", startScript, "dockerd",
 	}, n.daemonArgs()...)
 	cmd := exec.Command(tool("nsenter"), args...)
-	cmd.Env = append(daemonEnv(),
+	cmd.Env = append(daemonEnv(n.engine.BinDir),
 		"SWARMTEST_CGROUP="+n.s.cgroups.daemon(n.Name),
 		"SWARMTEST_HOSTNAME="+n.Hostname,
+		"SWARMTEST_DOCKERD="+n.engine.Dockerd,
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		// Own process group: a Ctrl-C on the terminal reaches the test
@@ -230,9 +253,12 @@ func (n *Node) waitPing(ctx context.Context, done chan struct{}, timeout time.Du
 	deadline := time.Now().Add(timeout)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		st, _, err := n.request(pctx, http.MethodGet, "/_ping", nil)
+		st, api, err := n.ping(pctx)
 		cancel()
 		if err == nil && st == http.StatusOK {
+			n.mu.Lock()
+			n.api = api
+			n.mu.Unlock()
 			return nil
 		}
 		select {
@@ -327,10 +353,10 @@ func (n *Node) DockerContext(ctx context.Context, stdin io.Reader, args ...strin
 	return strings.TrimSpace(out.String()), nil
 }
 
-// daemonEnv is the host's environment with the system directories on PATH
-// (dockerd looks up containerd, runc, docker-init and docker-proxy there),
-// without DOCKER_* settings.
-func daemonEnv() []string {
+// daemonEnv is the host's environment with binDir (when not empty) and then
+// the system directories on PATH (dockerd looks up containerd, runc,
+// docker-init and docker-proxy there), without DOCKER_* settings.
+func daemonEnv(binDir string) []string {
 	var env []string
 	path := ""
 	for _, kv := range os.Environ() {
@@ -346,6 +372,9 @@ func daemonEnv() []string {
 		if !strings.Contains(":"+path+":", ":"+d+":") {
 			path = strings.TrimPrefix(path+":"+d, ":")
 		}
+	}
+	if binDir != "" {
+		path = binDir + ":" + path
 	}
 	return append(env, "PATH="+path)
 }
@@ -403,6 +432,21 @@ func (n *Node) request(ctx context.Context, method, path string, body []byte) (i
 	return resp.StatusCode, b, err
 }
 
+// ping sends GET /_ping and returns the status and the Api-Version header.
+func (n *Node) ping(ctx context.Context) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/_ping", nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := n.HTTPClient().Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("Api-Version"), nil
+}
+
 // Get sends GET path (e.g. "/v1.41/nodes") to the daemon and returns the
 // status code and the body, unchanged.
 func (n *Node) Get(ctx context.Context, path string) (int, []byte, error) {
@@ -449,7 +493,7 @@ type Info struct {
 // Info returns the daemon's GET /info.
 func (n *Node) Info(ctx context.Context) (*Info, error) {
 	var info Info
-	if err := n.GetJSON(ctx, "/v"+APIVersion+"/info", &info); err != nil {
+	if err := n.GetJSON(ctx, "/v"+n.APIVersion()+"/info", &info); err != nil {
 		return nil, err
 	}
 	return &info, nil

@@ -168,7 +168,7 @@ type apiNode struct {
 
 func (n *Node) listNodes(ctx context.Context) ([]SwarmNode, error) {
 	var raw []apiNode
-	if err := n.GetJSON(ctx, "/v"+APIVersion+"/nodes", &raw); err != nil {
+	if err := n.GetJSON(ctx, "/v"+n.APIVersion()+"/nodes", &raw); err != nil {
 		return nil, err
 	}
 	out := make([]SwarmNode, 0, len(raw))
@@ -345,6 +345,14 @@ func (s *Swarm) Stop(n *Node) error {
 // then rejoins by itself (use WaitNodeState to wait for Ready); a manager of
 // an autolocked swarm comes back locked (see Unlock).
 func (s *Swarm) Restart(ctx context.Context, n *Node) error {
+	return s.RestartEnv(ctx, n)
+}
+
+// RestartEnv is Restart with env ("NAME=value") added to the environment
+// of the daemon, for this start only: e.g. DOCKER_MIN_API_VERSION=1.44,
+// with which Docker 29 refuses the older API versions that Docker 29.0
+// refused by default.
+func (s *Swarm) RestartEnv(ctx context.Context, n *Node, env ...string) error {
 	if s.isClosed() {
 		return errClosed
 	}
@@ -355,7 +363,7 @@ func (s *Swarm) Restart(ctx context.Context, n *Node) error {
 	} else if err := killCgroupTree(n.cgroup(), 20*time.Second); err != nil {
 		return err
 	}
-	err := n.start(ctx)
+	err := n.start(ctx, env...)
 	s.writeState()
 	return err
 }
@@ -458,7 +466,7 @@ func (s *Swarm) Tasks(service string) ([]Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := "/v" + APIVersion + "/tasks"
+	path := "/v" + m.APIVersion() + "/tasks"
 	if service != "" {
 		path += "?filters=" + url.QueryEscape(`{"service":["`+service+`"]}`)
 	}

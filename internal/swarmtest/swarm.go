@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,21 +40,29 @@ const (
 	// DefaultBaseDir holds one directory per prefix with the nodes' data
 	// roots, sockets, logs and the harness state file.
 	DefaultBaseDir = "/var/lib/swarmtest"
-	// LockPath is the file the harness holds an exclusive flock on while a
-	// swarm runs, so that two harness instances never run at once.
+	// LockPath is the machine-wide lock file. Every running swarm holds a
+	// shared flock on it, so that a tool that needs the whole machine can
+	// take it exclusively; two swarms of different prefixes run at once.
 	LockPath = "/run/swarmtest.lock"
+	// PrefixLockPattern names the file the harness holds an exclusive flock
+	// on while a swarm of one prefix runs (%s is the prefix), so that two
+	// runs of the same prefix never overlap: the later one waits.
+	PrefixLockPattern = "/run/swarmtest-%s.lock"
 	// IptablesComment tags the host FORWARD rule the harness adds.
 	IptablesComment = "swarmtest"
-	// DockerdPath is the daemon binary every node runs.
+	// DockerdPath is the daemon binary of Debian's engine (DebianEngine).
 	DockerdPath = "/usr/sbin/dockerd"
-	// DockerCLIPath is the docker client the harness runs. It must match the
-	// daemon (20.10); /usr/local/bin/docker on the development machine is an
-	// unrelated, newer client.
+	// DockerCLIPath is the docker client the harness runs: Debian's 20.10,
+	// which speaks Engine API 1.41 to every engine (Docker 29 accepts 1.40
+	// and newer); /usr/local/bin/docker on the development machine is an
+	// unrelated client.
 	DockerCLIPath = "/usr/bin/docker"
 	// WorkloadImage is the tag of the image built from ./workload and loaded
 	// on every node by Start (unless Options.NoWorkloadImage).
 	WorkloadImage = "swarmtest/workload:latest"
-	// APIVersion is the newest Engine API version dockerd 20.10 speaks.
+	// APIVersion is the newest Engine API version dockerd 20.10 speaks. The
+	// harness's own requests to a node use the version the node's daemon
+	// announces (Node.APIVersion).
 	APIVersion = "1.41"
 	// TLSPort is the TCP port a TLS node listens on, on its netns address.
 	TLSPort = 2376
@@ -87,6 +97,13 @@ type Options struct {
 	DispatcherHeartbeat time.Duration
 	// DaemonArgs are added to every dockerd command line.
 	DaemonArgs []string
+	// Engine is the Docker engine of every node that NodeEngines does not
+	// name. The zero value means DefaultEngine(): the engine SWARMTEST_ENGINE
+	// names, else Debian's 20.10.
+	Engine Engine
+	// NodeEngines gives nodes, by name ("m1", "w2"; nodes AddNode adds
+	// too), another engine than Engine: a swarm of mixed versions.
+	NodeEngines map[string]Engine
 	// Logf receives progress messages; nothing is logged when nil.
 	Logf func(format string, args ...any)
 }
@@ -127,7 +144,27 @@ func (o *Options) normalize() error {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
+	if o.Engine.isZero() {
+		e, err := DefaultEngine()
+		if err != nil {
+			return err
+		}
+		o.Engine = e
+	}
+	for name, e := range o.NodeEngines {
+		if e.isZero() {
+			return fmt.Errorf("swarmtest: node %s: engine without a dockerd", name)
+		}
+	}
 	return nil
+}
+
+// engineOf returns the engine of the node called name.
+func (o *Options) engineOf(name string) Engine {
+	if e, ok := o.NodeEngines[name]; ok {
+		return e
+	}
+	return o.Engine
 }
 
 // Swarm is a running harness: the nodes, their network and the swarm they
@@ -139,14 +176,13 @@ type Swarm struct {
 	hostIP  string
 	subnet  netip.Prefix
 	cgroups cgroupLayout
-	lock    *os.File
+	lock    *runLock
 	tls     *TLSMaterial
 
 	mu       sync.Mutex
 	nodes    []*Node
 	closed   bool
 	images   map[string]string // image tag -> saved tarball
-	joinToks map[Role]string
 	watchdog *time.Timer
 
 	closeOnce sync.Once
@@ -166,8 +202,13 @@ func Start(ctx context.Context, opts Options) (_ *Swarm, err error) {
 	if err := checkPrereqs(); err != nil {
 		return nil, err
 	}
+	for _, e := range append([]Engine{opts.Engine}, slices.Collect(maps.Values(opts.NodeEngines))...) {
+		if _, err := os.Stat(e.Dockerd); err != nil {
+			return nil, fmt.Errorf("swarmtest: engine %s: %w", e.Name, err)
+		}
+	}
 	t0 := time.Now()
-	lock, err := acquireLock(ctx, opts.Logf)
+	lock, err := acquireLock(ctx, opts.Prefix, opts.Logf)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +229,13 @@ func Start(ctx context.Context, opts Options) (_ *Swarm, err error) {
 	if err := cleanupPrefix(opts.BaseDir, opts.Prefix, opts.Logf); err != nil {
 		releaseLock(lock)
 		return nil, fmt.Errorf("swarmtest: refusing to start: %w", err)
+	}
+	if dev, err := subnetUser(s.subnet); err != nil || dev != "" {
+		releaseLock(lock)
+		if err == nil {
+			err = fmt.Errorf("swarmtest: subnet %s is in use on %s: give each swarm that runs at once its own Options.Subnet", opts.Subnet, dev)
+		}
+		return nil, err
 	}
 	register(s)
 	defer func() {
@@ -224,7 +272,7 @@ func Start(ctx context.Context, opts Options) (_ *Swarm, err error) {
 		s.mu.Unlock()
 		s.writeState()
 	}
-	opts.Logf("swarmtest: network of %d nodes ready after %v", len(specs), time.Since(t0).Round(time.Millisecond))
+	opts.Logf("swarmtest: network of %d nodes ready after %v; engines: %s", len(specs), time.Since(t0).Round(time.Millisecond), engineSummary(specs))
 
 	if err := parallel(specs, func(n *Node) error { return n.start(ctx) }); err != nil {
 		return nil, err
@@ -252,6 +300,24 @@ func Start(ctx context.Context, opts Options) (_ *Swarm, err error) {
 	opts.Logf("swarmtest: %d managers + %d workers + %d standalone ready after %v",
 		opts.Managers, opts.Workers, opts.Standalone, time.Since(t0).Round(time.Millisecond))
 	return s, nil
+}
+
+// engineSummary says which nodes run which engine: "29.5.2 (m1 m2 m3 w1 w2)".
+func engineSummary(nodes []*Node) string {
+	var order []string
+	byVersion := map[string][]string{}
+	for _, n := range nodes {
+		v := n.engine.Version
+		if byVersion[v] == nil {
+			order = append(order, v)
+		}
+		byVersion[v] = append(byVersion[v], n.Name)
+	}
+	var parts []string
+	for _, v := range order {
+		parts = append(parts, fmt.Sprintf("%s (%s)", v, strings.Join(byVersion[v], " ")))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // addr returns the subnet address with the given last octet.
@@ -298,6 +364,7 @@ func (s *Swarm) newNode(name string, role Role, ip string) *Node {
 		s:        s,
 		role:     role,
 		initial:  role,
+		engine:   s.opts.engineOf(name),
 	}
 }
 

@@ -216,7 +216,7 @@ func TestRefusesUnclearableLeftovers(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		_ = mustRun("chattr", "-i", f)
-		if err := Cleanup(); err != nil {
+		if err := cleanupPrefix(DefaultBaseDir, p, t.Logf); err != nil {
 			t.Error(err)
 		}
 		assertClean(t, p)

@@ -77,3 +77,27 @@ func StartForTest(t testing.TB, opts Options) *Swarm {
 	})
 	return s
 }
+
+// OnEachEngine runs f as one subtest per engine of EngineNames, named after
+// the engine ("20.10", "29"), with the engine to put in Options.Engine:
+//
+//	swarmtest.OnEachEngine(t, func(t *testing.T, eng swarmtest.Engine) {
+//		s := swarmtest.StartForTest(t, swarmtest.Options{Engine: eng})
+//		…
+//	})
+//
+// SWARMTEST_ENGINE=29 (or 20.10) runs it on that engine only. An engine
+// that is not built fails its subtest where RequireSwarmTest would.
+func OnEachEngine(t *testing.T, f func(t *testing.T, eng Engine)) {
+	t.Helper()
+	for _, name := range EngineNames() {
+		t.Run(name, func(t *testing.T) {
+			RequireSwarmTest(t)
+			eng, err := LookupEngine(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f(t, eng)
+		})
+	}
+}
