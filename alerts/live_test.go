@@ -63,7 +63,7 @@ func waitFiring(t *testing.T, prom *monitoring.Prometheus, want []string, extra 
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	time.Sleep(15 * time.Second)
+	time.Sleep(10 * time.Second)
 	if got := firingAlerts(t, prom, extra); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("later, firing alerts are %v, want only %v", got, want)
 	}
@@ -76,9 +76,10 @@ func waitFiring(t *testing.T, prom *monitoring.Prometheus, want []string, extra 
 	return alerts
 }
 
-// TestAlertsOnCapturedSwarms: each captured swarm read by three real
-// exporters, the expected alerts fire, once each, with their templates
-// rendered from real series.
+// TestAlertsOnCapturedSwarms: each captured swarm, read by three real
+// exporters, is a swarm of its own (a cluster label each) for one
+// Prometheus: the expected alerts fire, once each, in their swarm only,
+// with their templates rendered from real series.
 func TestAlertsOnCapturedSwarms(t *testing.T) {
 	t.Parallel()
 	monitoring.Tool(t, "prometheus")
@@ -99,33 +100,47 @@ func TestAlertsOnCapturedSwarms(t *testing.T) {
 		{"worker-down", []string{"SwarmNodeDown/swx-w2", "SwarmServiceDegraded/pinned", "SwarmServiceDegraded/web"}, nil},
 		{"manager-down", []string{"SwarmNodeDown/swx-m3", "SwarmServiceDegraded/web"}, map[string]string{"SwarmNodeDown": "one more manager loss stops the swarm"}},
 	}
+	var groups []monitoring.TargetGroup
+	var want []string
+	says := map[string]string{}
 	for _, c := range cases {
-		t.Run(c.scenario, func(t *testing.T) {
-			t.Parallel()
-			fake := monitoring.FakeDocker(t, c.scenario)
-			var targets []string
-			for i := 0; i < 3; i++ {
-				targets = append(targets, monitoring.StartExporter(t, bin, fake.Host).Addr)
-			}
-			path, err := monitoring.WriteConfig(t.TempDir(), monitoring.ConfigOptions{
-				Targets: targets, ScrapeInterval: time.Second, EvaluationInterval: time.Second,
-				Durations: monitoring.Scale(0.02, time.Second),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			prom := monitoring.StartPrometheus(t, path)
-			prom.WaitFor(t, `job:docker_swarm_up:known`, 1, 30*time.Second)
-			alerts := waitFiring(t, prom, c.want, nil)
-			for _, a := range alerts {
-				if testing.Verbose() {
-					t.Logf("%s: %s", a.Labels["alertname"], a.Annotations["description"])
-				}
-				if want := c.says[a.Labels["alertname"]]; want != "" && !strings.Contains(a.Annotations["description"], want) {
-					t.Errorf("%s does not say %q: %s", a.Labels["alertname"], want, a.Annotations["description"])
-				}
-			}
-		})
+		fake := monitoring.FakeDocker(t, c.scenario)
+		g := monitoring.TargetGroup{Labels: map[string]string{"cluster": c.scenario}}
+		for i := 0; i < 3; i++ {
+			g.Targets = append(g.Targets, monitoring.StartExporter(t, bin, fake.Host).Addr)
+		}
+		groups = append(groups, g)
+		for _, w := range c.want {
+			want = append(want, w+" in "+c.scenario)
+		}
+		for a, text := range c.says {
+			says[a+" in "+c.scenario] = text
+		}
+	}
+	path, err := monitoring.WriteConfig(t.TempDir(), monitoring.ConfigOptions{
+		TargetGroups: groups, ScrapeInterval: time.Second, EvaluationInterval: time.Second,
+		Durations: monitoring.Scale(0.02, time.Second),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom := monitoring.StartPrometheus(t, path)
+	prom.WaitFor(t, `job:docker_swarm_up:known`, len(cases), 30*time.Second)
+	alerts := waitFiring(t, prom, want, func(a monitoring.Alert) string { return " in " + a.Labels["cluster"] })
+	for _, a := range alerts {
+		if a.State != "firing" {
+			continue
+		}
+		key := a.Labels["alertname"] + " in " + a.Labels["cluster"]
+		if testing.Verbose() {
+			t.Logf("%s: %s", key, a.Annotations["description"])
+		}
+		if text := says[key]; text != "" && !strings.Contains(a.Annotations["description"], text) {
+			t.Errorf("%s does not say %q: %s", key, text, a.Annotations["description"])
+		}
+		if want := fmt.Sprintf("cluster=%q, job=%q", a.Labels["cluster"], monitoring.DefaultJob); a.Labels["swarm_labels"] != want {
+			t.Errorf("%s: swarm_labels %q, want %q", key, a.Labels["swarm_labels"], want)
+		}
 	}
 }
 
