@@ -44,10 +44,13 @@ func newExporter(t testing.TB, srv *fakedocker.Server, opts report.Options, enab
 
 // goldenScenarios are the captured swarms whose whole exposition is kept in
 // testdata/<scenario>.prom: every captured scenario, from a healthy swarm to
-// a daemon that is not in a swarm.
+// a daemon that is not in a swarm, on Docker 20.10 and on Docker 29
+// (<scenario>-docker29).
 var goldenScenarios = []string{
 	"healthy-3m2w", "worker-down", "manager-down", "quorum-lost", "missing-image",
 	"drained-paused", "worker-node", "locked", "no-swarm",
+	"healthy-3m2w-docker29", "worker-down-docker29", "manager-down-docker29", "quorum-lost-docker29", "missing-image-docker29",
+	"drained-paused-docker29", "worker-node-docker29", "locked-docker29", "no-swarm-docker29",
 }
 
 // durationValue matches the value of a series of a _duration_seconds

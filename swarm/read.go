@@ -410,11 +410,11 @@ func (r *Reader) record(snap *Snapshot) {
 			"host", r.host, "managers", snap.Info.Managers, "nodes", snap.Info.Nodes,
 			"hint", "restart the down managers so that a majority is reachable; as a last resort run `docker swarm init --force-new-cluster` on a surviving manager")
 	case first:
-		level.Info(r.logger).Log("msg", "reading the swarm", "host", r.host, "api_version", snap.APIVersion,
+		level.Info(r.logger).Log("msg", "reading the swarm", "host", r.host, "engine_version", snap.Info.ServerVersion, "api_version", snap.APIVersion,
 			"node", snap.Info.Name, "nodes", len(snap.Nodes), "services", len(snap.Services), "tasks", len(snap.Tasks.List))
 	default:
-		level.Info(r.logger).Log("msg", "reading the swarm again", "host", r.host, "node", snap.Info.Name,
-			"nodes", len(snap.Nodes), "services", len(snap.Services))
+		level.Info(r.logger).Log("msg", "reading the swarm again", "host", r.host, "engine_version", snap.Info.ServerVersion, "api_version", snap.APIVersion,
+			"node", snap.Info.Name, "nodes", len(snap.Nodes), "services", len(snap.Services))
 	}
 }
 
