@@ -9,6 +9,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -313,6 +316,47 @@ func isCurrentTasksFilter(q url.Values) bool {
 		return false
 	}
 	return strings.Contains(f, `"desired-state"`)
+}
+
+// AsNode returns a copy of the fixture whose /info answers as another node
+// of the captured swarm (Swarm.NodeID and Name, the node's hostname in
+// /nodes), e.g. to read a swarm captured on its leader through a follower.
+func (f *Fixture) AsNode(id string) (*Fixture, error) {
+	var nodes []struct {
+		ID          string
+		Description struct{ Hostname string }
+	}
+	if err := json.Unmarshal(f.Responses["nodes"].Body, &nodes); err != nil {
+		return nil, fmt.Errorf("fixture /nodes: %w", err)
+	}
+	hostname := ""
+	for _, n := range nodes {
+		if n.ID == id {
+			hostname = n.Description.Hostname
+		}
+	}
+	if hostname == "" {
+		return nil, fmt.Errorf("no node %s in the fixture", id)
+	}
+	info := f.Responses["info"]
+	var m map[string]any
+	if err := json.Unmarshal(info.Body, &m); err != nil {
+		return nil, fmt.Errorf("fixture /info: %w", err)
+	}
+	sw, ok := m["Swarm"].(map[string]any)
+	if !ok {
+		return nil, errors.New("fixture /info has no Swarm")
+	}
+	sw["NodeID"] = id
+	m["Name"] = hostname
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	out := &Fixture{Ping: f.Ping.Clone(), Responses: maps.Clone(f.Responses)}
+	info.Body = body
+	out.Responses["info"] = info
+	return out, nil
 }
 
 // versionRefusal returns the message a daemon whose API versions run from
