@@ -24,44 +24,34 @@ const pipeJob = "swarm_exporter"
 
 // pipeFor is the for: of each alert in the test's copy of the rules. Each is
 // shorter than the shipped one but keeps its purpose on this swarm: the
-// exporter alerts, SwarmNoLeader and the 10-minute service alerts still
-// ride out the blips the scenarios cause (an election makes the surviving
-// instances answer docker_swarm_up 0 for up to ~45 s; a lost quorum makes
-// the survivor hang ~40 s before it answers "no leader"), so that whatever
+// exporter alerts and the 10-minute service alerts still ride out the
+// blips the scenarios cause (an election makes the surviving instances
+// answer docker_swarm_up 0 for up to ~45 s; a lost quorum makes the
+// survivor hang ~40 s before it answers "no leader"), so that whatever
 // fires here would fire in production for a longer outage.
 var pipeFor = map[string]time.Duration{
-	"SwarmClusterStatusKO":      15 * time.Second,
-	"SwarmClusterStatusWarning": 20 * time.Second,
-	"SwarmQuorumLost":           15 * time.Second,
-	"SwarmNoLeader":             60 * time.Second,
-	"SwarmQuorumAtRisk":         20 * time.Second,
-	"SwarmNodeDown":             15 * time.Second,
-	"SwarmManagerUnreachable":   15 * time.Second,
-	"SwarmServiceDown":          15 * time.Second,
-	"SwarmServiceDegraded":      60 * time.Second,
-	"SwarmServiceUpdatePaused":  30 * time.Second,
-	"SwarmServiceTasksPending":  60 * time.Second,
-	"SwarmServiceTasksRejected": 20 * time.Second,
-	"SwarmExporterCannotRead":   60 * time.Second,
-	"SwarmExporterTargetDown":   60 * time.Second,
-	"SwarmExporterDown":         60 * time.Second,
-}
-
-// pipeKeepFiring is the keep_firing_for: of each alert in the test's copy
-// (10m shipped for all). The service alerts' must outlast scenario 4's gap
-// in the per-node and per-service series: the survivor's ~30-40 s hang,
-// SwarmQuorumLost's for:, the time to restart two managers and for them to
-// bring a leader back (70-110 s in all here). No node alert's condition
-// holds when that scenario begins (scenario 3 waits until those of its
-// manager have been false for 10 s), so theirs only has to outlast an
-// election's gap (up to ~45 s of docker_swarm_up 0), and lets their
-// resolution arrive within the test.
-func pipeKeepFiring(rule string) time.Duration {
-	switch rule {
-	case "SwarmNodeDown", "SwarmManagerUnreachable":
-		return 45 * time.Second
-	}
-	return 150 * time.Second
+	"SwarmQuorumLost":              15 * time.Second,
+	"SwarmClusterStatusKO":         15 * time.Second,
+	"SwarmClusterStatusWarning":    20 * time.Second,
+	"SwarmQuorumAtRisk":            20 * time.Second,
+	"SwarmClusterBelowMinimumSize": 60 * time.Second,
+	"SwarmManagersEven":            60 * time.Second,
+	"SwarmTooManyManagers":         60 * time.Second,
+	"SwarmLeaderChangesFrequent":   60 * time.Second,
+	"SwarmEngineVersionsDiffer":    60 * time.Second,
+	"SwarmNodeDown":                15 * time.Second,
+	"SwarmManagerUnreachable":      60 * time.Second, // rides out the ~45 s before the node of a dead manager is seen down
+	"SwarmNodeFlapping":            30 * time.Second,
+	"SwarmServiceDown":             15 * time.Second,
+	"SwarmServiceUpdatePaused":     30 * time.Second,
+	"SwarmServiceDegraded":         60 * time.Second,
+	"SwarmServiceCrashLooping":     60 * time.Second,
+	"SwarmServiceTasksRejected":    20 * time.Second,
+	"SwarmServiceTasksPending":     60 * time.Second,
+	"SwarmExporterDown":            60 * time.Second,
+	"SwarmServicesNotRead":         60 * time.Second,
+	"SwarmExporterTargetDown":      60 * time.Second,
+	"SwarmExporterCannotRead":      60 * time.Second,
 }
 
 // pipeBreak names deliberate breakages (SWARM_PIPELINE_BREAK, comma
