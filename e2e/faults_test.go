@@ -9,7 +9,7 @@ import (
 	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
 )
 
-// Scenarios 2 to 5 of issue #3, one 3-manager, 2-worker swarm walking
+// Node faults on one 3-manager, 2-worker swarm, walking
 // through them in order: a worker crashes, then a manager, then a second
 // manager (quorum lost), then everything is restarted. The exporter reads
 // through m1, which is never killed.

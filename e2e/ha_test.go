@@ -13,7 +13,7 @@ import (
 	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
 )
 
-// Issue #6, high availability: deploy/exporter.yml runs one exporter per
+// High availability: deploy/exporter.yml runs one exporter per
 // manager. When a manager that hosts one crashes (the whole node: dockerd,
 // containerd and the exporter's container), the instances on the other
 // managers keep answering every scrape, see the crash (cluster WARNING, the

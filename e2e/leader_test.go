@@ -8,17 +8,14 @@ import (
 	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
 )
 
-// Scenario 13 of issue #3: the leader of a 5-manager, 3-worker swarm
-// crashes. The survivors keep their quorum and elect a new leader; the
-// exporter, reading through a surviving manager, may say WARNING while
-// nodes pass through unknown, and must never say KO. A scrape starts every
-// 250 ms (they overlap while the daemon hangs), from the crash until a new
-// leader is reported and the dead one is shown unreachable.
-//
-// Known bug (reported): when the survivor answers "the swarm does not have
-// a leader" during the election, the exporter says KO with quorum_lost.
-// Whether that happens depends on the election's timing; such scrapes are
-// logged, and fail the test with -tags knownbugs.
+// The leader of a 5-manager, 3-worker swarm crashes. The survivors keep
+// their quorum and elect a new leader; the exporter, reading through a
+// surviving manager, may say WARNING while nodes pass through unknown, and
+// must never say KO: a "no leader" answer during the election is read as
+// an election for --health.election-grace (docker_swarm_up 0), not as a
+// lost quorum. A scrape starts every 250 ms (they overlap while the daemon
+// hangs), from the crash until a new leader is reported and the dead one is
+// shown unreachable.
 func TestLeaderChange(t *testing.T) { swarmtest.OnEachEngine(t, testLeaderChange) }
 
 func testLeaderChange(t *testing.T, eng swarmtest.Engine) {

@@ -7,7 +7,7 @@ import (
 	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
 )
 
-// Scenarios 8, 9 and 6 of issue #3 on one healthy 3-manager, 2-worker
+// Service faults on one healthy 3-manager, 2-worker
 // swarm: services whose image is missing, a service scaled to zero, then a
 // drained and a paused node. The exporters read through m1.
 func TestServiceFaults(t *testing.T) { swarmtest.OnEachEngine(t, testServiceFaults) }

@@ -24,7 +24,7 @@ import (
 	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
-// Issue #7: the exporter under load, for a long time. 50 scrapers hit
+// The exporter under load, for a long time. 50 scrapers hit
 // /metrics together once a second (a "wave"), as 50 Prometheus servers
 // whose scrapes line up would, while the swarm behind it fails and recovers
 // midway. Every scrape must be an HTTP 200 exposition that parses, within

@@ -7,7 +7,7 @@ import (
 	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
 )
 
-// Issue #7: the Docker endpoint over TLS. The exporter reaches a manager
+// The Docker endpoint over TLS. The exporter reaches a manager
 // on tcp://IP:2376 with --tlsverify through DOCKER_HOST, DOCKER_TLS_VERIFY
 // and DOCKER_CERT_PATH; with a CA that did not sign the daemon's
 // certificate, or a client certificate the daemon does not trust, it says

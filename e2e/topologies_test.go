@@ -7,7 +7,7 @@ import (
 	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
 )
 
-// Scenario 7 of issue #3: topologies below the default thresholds (3
+// Topologies below the default thresholds (3
 // managers, 2 workers). One manager and one worker is WARNING (not fault
 // tolerant, but working); three managers without a worker are KO by default
 // (no worker to run tasks) and OK with --health.min-workers=0.

@@ -10,7 +10,7 @@ import (
 	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
 )
 
-// Scenarios 10 and 11 of issue #3: the exporter pointed at a daemon that
+// The exporter pointed at a daemon that
 // cannot serve cluster state (a worker, a daemon outside any swarm, a
 // socket that does not exist, a locked manager) says so with
 // docker_swarm_up 0 and no status, keeps serving, and logs one line that

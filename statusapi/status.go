@@ -12,7 +12,7 @@ import (
 
 // Generic is generic_status(): the cluster, its nodes and its services.
 // The keys of the original are kept as they were; the ones it lacked are
-// additions (see the README).
+// additions (see docs/status-api.md).
 type Generic struct {
 	ClusterPart
 	NodesPart
