@@ -625,3 +625,41 @@ func sortedKeys(set map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestREADMESeverityTable: the README's table of alerts by severity lists
+// every alert once, at the severity the alert carries, and nothing else.
+func TestREADMESeverityTable(t *testing.T) {
+	b, err := os.ReadFile(monitoring.Path("README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]string{}
+	row := regexp.MustCompile("^\\| `(critical|warning|info)`[^|]*\\|(.*)\\|$")
+	for _, line := range strings.Split(string(b), "\n") {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		for _, name := range regexp.MustCompile("`(\\w+)`").FindAllStringSubmatch(m[2], -1) {
+			if prev, ok := documented[name[1]]; ok {
+				t.Errorf("README.md lists %s under %s and %s", name[1], prev, m[1])
+			}
+			documented[name[1]] = m[1]
+		}
+	}
+	if len(documented) == 0 {
+		t.Fatal("README.md: no table of alerts by severity")
+	}
+	for _, r := range alertRules(t) {
+		sev := r.Labels["severity"]
+		if got, ok := documented[r.Alert]; !ok {
+			t.Errorf("%s (%s) is not in README.md's table of alerts by severity", r.Alert, sev)
+		} else if got != sev {
+			t.Errorf("README.md lists %s as %s; the alert says %s", r.Alert, got, sev)
+		}
+		delete(documented, r.Alert)
+	}
+	for name, sev := range documented {
+		t.Errorf("README.md lists %s (%s), which is no alert", name, sev)
+	}
+}
