@@ -1,0 +1,375 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	yaml "go.yaml.in/yaml/v2"
+
+	"github.com/swarm-exporter/swarm_exporter/internal/monitoring"
+	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
+)
+
+// TestAlertMatrix proves what pages when, end to end: real swarms, the
+// exporters deployed as deploy/exporter.yml runs them, the shipped rules on
+// a real Prometheus, the shipped alertmanager.yml on a real Alertmanager,
+// and a webhook that records every notification. Each row of the matrix is
+// a real event on a real swarm and the exact notifications it must
+// produce (docs/runbook.md, "What pages when"): alert, severity, object
+// (swarm, node, service or exporter instance), how many times firing and
+// resolved, the bound from the fault to the first notification and from
+// the swarm healing to the resolved one (never more than 2 minutes).
+// Whatever else is notified fails the row. At the end the matrix is logged
+// as a table (go test -v shows it).
+//
+// The pipeline. One Prometheus scrapes two swarms under the job "matrix"
+// (the rules must not depend on the job's name), each target with a
+// cluster label: a 3-manager, 2-worker swarm of Debian's Docker 20.10
+// (cluster "swarm-20.10") and one of Docker 29 (cluster "swarm-29", built
+// by `make engine`). Each swarm has one exporter per manager, run on the
+// host against its manager's socket through the read-only proxy of
+// proxy_test.go, with the flags of deploy/exporter.yml (read from the file,
+// so that they cannot drift; only --read.max-age is scaled to the shorter
+// scrape interval, see mxDeployFlags). A lane's exporters are registered as
+// targets (file_sd) when its swarm is up and removed when it is torn down.
+//
+// What differs from the shipped configuration, and why:
+//   - scrape_interval and evaluation_interval are 2 s instead of 15 s, so
+//     that detection adds seconds, not tens of seconds, to each row;
+//   - Alertmanager's group_wait is 1 s and group_interval 2 s (30 s and 5 m
+//     shipped), so that a notification follows its alert at once, and the
+//     repeat interval is 6 h: a notification repeated within the test is a
+//     duplicate;
+//   - for: durations up to 2 minutes are kept as shipped; above that, the
+//     excess is divided by 5 (5m becomes 2m36s, 10m 3m36s, 15m 4m36s, see
+//     mxFor). Every alert that a blip could raise (an election, a node
+//     restart, a scrape that fails once) keeps its shipped for:, the order
+//     of the durations is kept (the rules rank alerts of one object by
+//     which fires first), and the longest rows fit the budget. A shorter
+//     for: only makes an alert fire sooner: a row that expects no page
+//     holds its state longer than the copy's for: of every alert it names
+//     as one that could fire (mxRow.CouldFire), so the shipped rules would
+//     not page either. keep_firing_for: is kept as shipped.
+//   - nothing else: monitoring.WriteConfig and WriteAlertmanagerConfig
+//     check that the copies differ from the shipped files in those values
+//     only.
+//
+// Rows. Each lane runs its steps one after the other, the two lanes at
+// the same time; a step is one row, or several rows about different
+// services run at once. Each row starts on a quiet swarm (no alert
+// pending or firing for its cluster), injects its fault, holds it until
+// every expected alert was notified and every alert that went pending has
+// fired or cleared (and at least the for: of what it names as could
+// fire), heals the swarm, waits until the resolutions arrived and the
+// cluster is quiet again. Notifications are told apart by their cluster
+// label; a notification for no lane's cluster, or outside a lane's steps,
+// fails the test.
+//
+// Also checked: every dashboard panel query runs against the real
+// Prometheus at the peak of each row and had data in some row, no query
+// that is not about the instances returns a series per instance or two
+// series for one object; every notification is routed to the receiver
+// amtool says, carries rendered summary, description and runbook_url
+// annotations, and no alert episode is notified twice.
+//
+// Run one lane or one row with -run, e.g. -run 'TestAlertMatrix/29' or
+// -run 'TestAlertMatrix/20.10/services/crash'. SWARM_MATRIX_BREAK breaks
+// the pipeline on purpose to show that the matrix catches it
+// (comma separated): no-inhibit (the copy of alertmanager.yml loses its
+// inhibit rules), two-alertmanagers (Prometheus notifies two unclustered
+// Alertmanagers: every notification twice).
+func TestAlertMatrix(t *testing.T) {
+	swarmtest.RequireSwarmTest(t)
+	m := mxSetup(t)
+	// After both lanes (parallel subtests), before the pipeline stops.
+	t.Cleanup(func() {
+		m.checkAll(t)
+		m.report(t)
+	})
+	for _, spec := range mxLanes() {
+		t.Run(spec.Name, func(t *testing.T) {
+			t.Parallel()
+			m.runLane(t, spec)
+		})
+	}
+}
+
+// The matrix's timing (see TestAlertMatrix).
+const (
+	mxJob            = "matrix"
+	mxScrape         = 2 * time.Second
+	mxEval           = 2 * time.Second
+	mxGroupWait      = time.Second
+	mxGroupInterval  = 2 * time.Second
+	mxRepeatInterval = 6 * time.Hour
+	mxForKept        = 2 * time.Minute
+	mxForDivisor     = 5
+	// mxResolveBound is the longest a resolution may take after the swarm
+	// healed.
+	mxResolveBound = 2 * time.Minute
+	// mxDetect is added to an alert's for: to bound the time from the
+	// fault to its first notification by default: the swarm noticing the
+	// fault (a node is seen down 10-15 s after its death), a scrape, an
+	// evaluation, group_wait.
+	mxDetect = 75 * time.Second
+)
+
+// mxFor is the for: of the test's copy of an alert whose shipped for: is d.
+func mxFor(d time.Duration) time.Duration {
+	if d <= mxForKept {
+		return d
+	}
+	return mxForKept + ((d - mxForKept) / mxForDivisor).Truncate(time.Second)
+}
+
+// matrix is the pipeline the lanes share.
+type matrix struct {
+	prom   *monitoring.Prometheus
+	hook   *monitoring.Webhook
+	ams    []*monitoring.AlertmanagerServer
+	amPath string
+	amtool string
+	sdDir  string
+	rules  map[string]monitoring.Rule // shipped alerts by name
+	forOf  map[string]time.Duration   // the copy's for: by alert
+	flags  []string                   // the exporters' flags from deploy/exporter.yml
+	// runbook is the runbook's What pages when table: event → notified.
+	runbook map[string][]mxNotified
+	start   time.Time
+
+	queries []monitoring.PanelQuery
+
+	mu        sync.Mutex
+	lanes     map[string]*mxLane // by cluster
+	laneOrder []string
+	panelData map[string][]string // query → rows in which it returned data
+	mutes     *mxMuteLog
+}
+
+func mxBreak(name string) bool {
+	for _, b := range strings.Split(os.Getenv("SWARM_MATRIX_BREAK"), ",") {
+		if strings.TrimSpace(b) == name {
+			return true
+		}
+	}
+	return false
+}
+
+func mxSetup(t *testing.T) *matrix {
+	monitoring.Tool(t, "prometheus")
+	monitoring.Alertmanager(t)
+	m := &matrix{amtool: monitoring.Tool(t, "amtool"), start: time.Now(), lanes: map[string]*mxLane{},
+		panelData: map[string][]string{}, rules: map[string]monitoring.Rule{}, forOf: map[string]time.Duration{}}
+	files, err := monitoring.AlertRuleFiles()
+	faultMust(t, err)
+	for _, f := range files {
+		rf, err := monitoring.LoadRuleFile(f)
+		faultMust(t, err)
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				if r.Alert == "" {
+					continue
+				}
+				m.rules[r.Alert] = r
+				d, err := mxParseDuration(r.For)
+				faultMust(t, err)
+				m.forOf[r.Alert] = mxFor(d)
+			}
+		}
+	}
+	m.runbook, err = mxRunbookEvents()
+	faultMust(t, err)
+	m.flags, err = mxDeployFlags(mxScrape)
+	faultMust(t, err)
+	t.Logf("exporter flags from deploy/exporter.yml: %s", strings.Join(m.flags, " "))
+
+	dir := t.TempDir()
+	m.hook = monitoring.StartWebhook(t)
+	m.amPath, err = monitoring.WriteAlertmanagerConfig(dir, monitoring.AlertmanagerOptions{
+		Webhook:   func(receiver, _ string) string { return m.hook.URL + "/" + receiver },
+		GroupWait: mxGroupWait, GroupInterval: mxGroupInterval, RepeatInterval: mxRepeatInterval,
+	})
+	faultMust(t, err)
+	if mxBreak("no-inhibit") {
+		mxDropInhibitRules(t, m.amPath)
+	}
+	monitoring.Run(t, m.amtool, "check-config", m.amPath)
+	m.ams = append(m.ams, monitoring.StartAlertmanager(t, m.amPath))
+	if mxBreak("two-alertmanagers") {
+		m.ams = append(m.ams, monitoring.StartAlertmanager(t, m.amPath))
+	}
+	var amAddrs []string
+	for _, am := range m.ams {
+		amAddrs = append(amAddrs, am.Addr)
+	}
+
+	var durErr error
+	promPath, err := monitoring.WriteConfig(dir, monitoring.ConfigOptions{
+		Alertmanagers: amAddrs, ScrapeInterval: mxScrape, EvaluationInterval: mxEval,
+		RuleDurations: func(rule, key string, d time.Duration) time.Duration {
+			switch key {
+			case "for":
+				return mxFor(d)
+			case "keep_firing_for":
+				return d
+			}
+			durErr = fmt.Errorf("%s: unexpected duration key %s", rule, key)
+			return d
+		},
+	})
+	faultMust(t, err)
+	faultMust(t, durErr)
+	m.sdDir = filepath.Join(dir, "targets")
+	faultMust(t, os.MkdirAll(m.sdDir, 0o755))
+	faultMust(t, mxFileSD(promPath, m.sdDir))
+	monitoring.Run(t, monitoring.Tool(t, "promtool"), "check", "config", promPath)
+	m.prom = monitoring.StartPrometheus(t, promPath)
+
+	m.queries, err = monitoring.PanelQueries(mxVars())
+	faultMust(t, err)
+	m.mutes = startMuteLog(t, m.ams)
+	var fors []string
+	for _, name := range monitoring.SortedKeys(mxSet(m.rules)) {
+		fors = append(fors, fmt.Sprintf("%s %s→%s", name, m.rules[name].For, model.Duration(m.forOf[name])))
+	}
+	t.Logf("pipeline up after %v; for: of the copy: %s", time.Since(m.start).Round(time.Second), strings.Join(fors, ", "))
+	return m
+}
+
+func mxSet[V any](m map[string]V) map[string]bool {
+	out := map[string]bool{}
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+// mxVars are the dashboards' variables when the matrix runs their queries:
+// every job, cluster and stack.
+func mxVars() map[string]string {
+	return map[string]string{"job": mxJob, "cluster": ".+", "stack": ".*"}
+}
+
+func mxParseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := model.ParseDuration(s)
+	return time.Duration(d), err
+}
+
+// mxFileSD replaces the scrape configuration of the copied prometheus.yml
+// with one job, mxJob, whose targets the lanes write to dir/*.json.
+func mxFileSD(promPath, dir string) error {
+	b, err := os.ReadFile(promPath)
+	if err != nil {
+		return err
+	}
+	var cfg yaml.MapSlice
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		return err
+	}
+	job := yaml.MapSlice{
+		{Key: "job_name", Value: mxJob},
+		{Key: "file_sd_configs", Value: []any{yaml.MapSlice{
+			{Key: "files", Value: []string{filepath.Join(dir, "*.json")}},
+			{Key: "refresh_interval", Value: "5s"},
+		}}},
+	}
+	found := false
+	for i, it := range cfg {
+		if it.Key == "scrape_configs" {
+			cfg[i].Value = []any{job}
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("%s has no scrape_configs", promPath)
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(promPath, out, 0o644)
+}
+
+// mxDropInhibitRules removes every inhibit rule from a copy of
+// alertmanager.yml (SWARM_MATRIX_BREAK=no-inhibit).
+func mxDropInhibitRules(t *testing.T, path string) {
+	b, err := os.ReadFile(path)
+	faultMust(t, err)
+	var cfg yaml.MapSlice
+	faultMust(t, yaml.Unmarshal(b, &cfg))
+	var kept yaml.MapSlice
+	for _, it := range cfg {
+		if it.Key != "inhibit_rules" {
+			kept = append(kept, it)
+		}
+	}
+	out, err := yaml.Marshal(kept)
+	faultMust(t, err)
+	faultMust(t, os.WriteFile(path, out, 0o644))
+	t.Log("SWARM_MATRIX_BREAK=no-inhibit: the copy of alertmanager.yml has no inhibit rule")
+}
+
+// mxDeployFlags returns the exporter's command line in deploy/exporter.yml,
+// with --read.max-age scaled from the shipped scrape interval
+// (deploy/prometheus.yml) to scrape: it stays "just under the scrape
+// interval" in the same proportion.
+func mxDeployFlags(scrape time.Duration) ([]string, error) {
+	b, err := os.ReadFile(monitoring.Path("deploy", "exporter.yml"))
+	if err != nil {
+		return nil, err
+	}
+	var stack struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &stack); err != nil {
+		return nil, err
+	}
+	svc, ok := stack.Services["swarm-exporter"]
+	if !ok {
+		return nil, fmt.Errorf("deploy/exporter.yml has no swarm-exporter service")
+	}
+	b, err = os.ReadFile(monitoring.Path("deploy", "prometheus.yml"))
+	if err != nil {
+		return nil, err
+	}
+	var prom struct {
+		Global struct {
+			ScrapeInterval string `yaml:"scrape_interval"`
+		} `yaml:"global"`
+	}
+	if err := yaml.Unmarshal(b, &prom); err != nil {
+		return nil, err
+	}
+	shipped, err := mxParseDuration(prom.Global.ScrapeInterval)
+	if err != nil || shipped <= 0 {
+		return nil, fmt.Errorf("deploy/prometheus.yml: scrape_interval %q: %v", prom.Global.ScrapeInterval, err)
+	}
+	var out []string
+	for _, f := range svc.Command {
+		name, value, _ := strings.Cut(f, "=")
+		switch name {
+		case "--web.listen-address", "--docker.host":
+			return nil, fmt.Errorf("deploy/exporter.yml sets %s, which the matrix sets per instance", name)
+		case "--read.max-age":
+			d, err := mxParseDuration(value)
+			if err != nil {
+				return nil, fmt.Errorf("deploy/exporter.yml: %s: %w", f, err)
+			}
+			scaled := (d * scrape / shipped).Truncate(time.Millisecond)
+			f = name + "=" + scaled.String()
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
