@@ -10,20 +10,18 @@ ARG GO_VERSION=1.26
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION}-bookworm AS build
 ARG TARGETOS
 ARG TARGETARCH
+# The version stamp comes from scripts/ldflags.sh, as in `make build`; the
+# build arguments reach it as environment variables.
 ARG VERSION=dev
 ARG REVISION=unknown
 ARG BRANCH=unknown
+ARG BUILD_USER=docker
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath \
-      -ldflags "-s -w \
-        -X github.com/prometheus/common/version.Version=${VERSION} \
-        -X github.com/prometheus/common/version.Revision=${REVISION} \
-        -X github.com/prometheus/common/version.Branch=${BRANCH} \
-        -X github.com/prometheus/common/version.BuildUser=docker \
-        -X github.com/prometheus/common/version.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)" \
+      -ldflags "$(sh scripts/ldflags.sh)" \
       -o /out/swarm_exporter .
 
 FROM gcr.io/distroless/static-debian12:nonroot

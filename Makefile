@@ -1,25 +1,35 @@
 # swarm_exporter. `make run` runs the exporter (against a throwaway demo swarm
 # when this machine has none); `make test` runs the whole test suite. Both
 # need root on Linux for the real Docker daemons; they install what they need.
+#
+#   make build   the binary, stamped with its version (scripts/ldflags.sh)
+#   make unit    the tests that need no root (a minute or two)
+#   make e2e     the real-swarm suites (root; tens of minutes), some on
+#                Docker 29 as well as Debian's 20.10 (make engine builds it)
+#   make lint    go vet and staticcheck (staticcheck.conf)
+#   make test    lint, unit and e2e: what CI runs (.ci/run)
+#   make bench   the scale benchmarks (docs/benchmarks.md)
+#   make fuzz    each fuzz target for FUZZTIME (development only)
 
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-BRANCH   ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
-VERSION_PKG := github.com/prometheus/common/version
-LDFLAGS := -s -w \
-	-X $(VERSION_PKG).Version=$(VERSION) \
-	-X $(VERSION_PKG).Revision=$(REVISION) \
-	-X $(VERSION_PKG).Branch=$(BRANCH) \
-	-X $(VERSION_PKG).BuildUser=$(shell id -un 2>/dev/null)@$(shell hostname 2>/dev/null) \
-	-X $(VERSION_PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+# The version stamp, also the Dockerfile's. VERSION, REVISION and BRANCH
+# override what git says.
+LDFLAGS = $(shell VERSION='$(VERSION)' REVISION='$(REVISION)' BRANCH='$(BRANCH)' sh scripts/ldflags.sh)
+
+# staticcheck, pinned: `go run` fetches and builds it, nothing to install.
+STATICCHECK_VERSION ?= v0.8.2
+STATICCHECK = $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 # Packages whose tests need no root: everything but the real-swarm suites.
 UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e /e2e -e /internal/swarmtest)
+# Packages with benchmarks of a scrape's stages.
+BENCH_PKGS = ./swarm ./report ./collector
+# Packages with fuzz targets.
+FUZZ_PKGS = ./swarm ./placement ./health
 
-.PHONY: all build deps engine run test unit e2e bench fuzz lint clean
+.PHONY: all build deps engine run test unit e2e lint bench fuzz clean
 
 all: build
 
@@ -35,11 +45,14 @@ run: deps build
 	$(GO) build -o .build/demo ./tools/demo
 	./.build/demo -exporter ./swarm_exporter
 
-# The whole suite: unit tests, then the real-swarm suites (as root).
-test: deps unit e2e
+# The whole suite: lint, unit tests, then the real-swarm suites (as root).
+test: deps lint unit e2e
+
+lint:
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
 
 unit:
-	$(GO) vet ./...
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 # The current Docker engine (29) the real-swarm suite runs beside Debian's
@@ -50,13 +63,16 @@ engine: deps
 e2e: build engine
 	SWARMTEST=1 $(GO) test -count=1 -p 1 -timeout 40m ./internal/swarmtest/... ./e2e/...
 
-bench: build
+# The stages of a scrape on their own (go test benchmarks), then whole
+# scrapes of every synthetic size against separate processes (swarmbench).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_PKGS)
 	$(GO) run ./tools/swarmbench
 
 # Development only: CI replays the kept corpora through `make unit`.
 FUZZTIME ?= 2m
 fuzz:
-	@for pkg in ./swarm ./placement ./health; do \
+	@for pkg in $(FUZZ_PKGS); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep ^Fuzz); do \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -parallel 1 $$pkg || exit 1; \
 		done; \
@@ -64,3 +80,4 @@ fuzz:
 
 clean:
 	rm -f swarm_exporter
+	rm -rf .build

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,7 +30,6 @@ import (
 	sloggokit "github.com/tjhop/slog-gokit"
 
 	"github.com/swarm-exporter/swarm_exporter/collector"
-	"github.com/swarm-exporter/swarm_exporter/health"
 	"github.com/swarm-exporter/swarm_exporter/report"
 	"github.com/swarm-exporter/swarm_exporter/statusapi"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
@@ -66,46 +66,10 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	app := kingpin.New(exporterName, "Prometheus exporter for the health of a Docker swarm, read through the Engine API of a manager.")
-	app.Version(version.Print(exporterName))
-	app.HelpFlag.Short('h')
+	var f flags
+	app, status := newApp(&f)
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
-
-	var f flags
-	app.Flag("docker.host", "Docker daemon to read, overriding DOCKER_HOST (e.g. unix:///var/run/docker.sock or tcp://manager:2376). DOCKER_CERT_PATH, DOCKER_TLS_VERIFY and DOCKER_API_VERSION are honoured.").
-		StringVar(&f.dockerHost)
-	app.Flag("docker.timeout", "Deadline of one read of the swarm; also caps every scrape.").
-		Default("10s").DurationVar(&f.dockerTimeout)
-	app.Flag("health.min-managers", "Managers a cluster needs to be OK (fault tolerant).").
-		Default("3").IntVar(&f.minManagers)
-	app.Flag("health.min-workers", "Workers a cluster needs to be OK; 0 judges a managers-only swarm by its managers alone.").
-		Default("2").IntVar(&f.minWorkers)
-	app.Flag("health.election-grace", "How long after the exporter last saw a leader a swarm without leader counts as electing one (docker_swarm_up 0, reason leader_election) rather than as having lost quorum (cluster KO).").
-		Default("45s").DurationVar(&f.electionGrace)
-	app.Flag("health.allow-zero-replicas", "Count a service scaled to 0 replicas as OK instead of KO.").
-		Default("false").BoolVar(&f.allowZero)
-	app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").
-		Default("info").EnumVar(&f.logLevel, "debug", "info", "warn", "error")
-	app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").
-		Default("logfmt").EnumVar(&f.logFormat, "logfmt", "json")
-
-	// The server's flags are global, so that `swarm_exporter --help` lists
-	// them as users of other exporters expect; `status` ignores them.
-	f.web = kingpinflag.AddFlags(app, defaultAddress)
-	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
-		Default("/metrics").StringVar(&f.metricsPath)
-	app.Flag("web.timeout-offset", "Time taken off Prometheus's scrape timeout (X-Prometheus-Scrape-Timeout-Seconds) so that a slow scrape still answers in time.").
-		Default("0.25s").DurationVar(&f.timeoutOffset)
-	f.collectors = collector.RegisterFlags(app)
-	app.Command("serve", "Serve metrics, the status API and the landing page (the default).").Default()
-
-	status := app.Command("status", "Read the swarm once, print its status and exit: 0 OK, 1 WARNING, 2 KO, 3 unreadable, 64 usage error. "+
-		"Without a part the exit code is the overall status; `cluster` and `services` exit by their own status; `nodes` exits 0.")
-	status.Arg("part", "Part to print: cluster, services or nodes (default: everything).").
-		EnumVar(&f.statusPart, statusapi.Parts...)
-	status.Flag("output", "Output format: json (the py-docker SummaryInfo shape) or table.").
-		Short('o').Default("json").EnumVar(&f.statusOutput, "json", "table")
 
 	cmd, err := app.Parse(args)
 	if err != nil {
@@ -124,6 +88,50 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// newApp defines the command line: parsing fills f. The health flags take
+// their defaults from report.DefaultOptions, so the two cannot drift.
+func newApp(f *flags) (app *kingpin.Application, status *kingpin.CmdClause) {
+	app = kingpin.New(exporterName, "Prometheus exporter for the health of a Docker swarm, read through the Engine API of a manager.")
+	app.Version(version.Print(exporterName))
+	app.HelpFlag.Short('h')
+
+	defaults := report.DefaultOptions()
+	app.Flag("docker.host", "Docker daemon to read, overriding DOCKER_HOST (e.g. unix:///var/run/docker.sock or tcp://manager:2376). DOCKER_CERT_PATH, DOCKER_TLS_VERIFY and DOCKER_API_VERSION are honoured.").
+		StringVar(&f.dockerHost)
+	app.Flag("docker.timeout", "Deadline of one read of the swarm; also caps every scrape.").
+		Default("10s").DurationVar(&f.dockerTimeout)
+	app.Flag("health.min-managers", "Managers a cluster needs to be OK (fault tolerant).").
+		Default(strconv.Itoa(defaults.Thresholds.MinManagers)).IntVar(&f.minManagers)
+	app.Flag("health.min-workers", "Workers a cluster needs to be OK; 0 judges a managers-only swarm by its managers alone.").
+		Default(strconv.Itoa(defaults.Thresholds.MinWorkers)).IntVar(&f.minWorkers)
+	app.Flag("health.election-grace", "How long after the exporter last saw a leader a swarm without leader counts as electing one (docker_swarm_up 0, reason leader_election) rather than as having lost quorum (cluster KO).").
+		Default("45s").DurationVar(&f.electionGrace)
+	app.Flag("health.allow-zero-replicas", "Count a service scaled to 0 replicas as OK instead of KO.").
+		Default(strconv.FormatBool(defaults.Policy.AllowZeroReplicas)).BoolVar(&f.allowZero)
+	app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").
+		Default("info").EnumVar(&f.logLevel, "debug", "info", "warn", "error")
+	app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").
+		Default("logfmt").EnumVar(&f.logFormat, "logfmt", "json")
+
+	// The server's flags are global, so that `swarm_exporter --help` lists
+	// them as users of other exporters expect; `status` ignores them.
+	f.web = kingpinflag.AddFlags(app, defaultAddress)
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
+		Default("/metrics").StringVar(&f.metricsPath)
+	app.Flag("web.timeout-offset", "Time taken off Prometheus's scrape timeout (X-Prometheus-Scrape-Timeout-Seconds) so that a slow scrape still answers in time.").
+		Default("0.25s").DurationVar(&f.timeoutOffset)
+	f.collectors = collector.RegisterFlags(app)
+	app.Command("serve", "Serve metrics, the status API and the landing page (the default).").Default()
+
+	status = app.Command("status", "Read the swarm once, print its status and exit: 0 OK, 1 WARNING, 2 KO, 3 unreadable, 64 usage error. "+
+		"Without a part the exit code is the overall status; `cluster` and `services` exit by their own status; `nodes` exits 0.")
+	status.Arg("part", "Part to print: cluster, services or nodes (default: everything).").
+		EnumVar(&f.statusPart, statusapi.Parts...)
+	status.Flag("output", "Output format: json (the py-docker SummaryInfo shape) or table.").
+		Short('o').Default("json").EnumVar(&f.statusOutput, "json", "table")
+	return app, status
+}
+
 // newBaseLogger returns a go-kit logger filtered by level, without the
 // timestamp and caller that the exporter's own lines carry: the slog bridge
 // for exporter-toolkit adds its own.
@@ -137,17 +145,21 @@ func newBaseLogger(lvl, format string, w io.Writer) log.Logger {
 	return level.NewFilter(l, level.Allow(level.ParseDefault(lvl, level.InfoValue())))
 }
 
+// reportOptions returns the default health settings with the flags'
+// values.
 func (f *flags) reportOptions() report.Options {
-	return report.Options{
-		Thresholds: health.Thresholds{MinManagers: f.minManagers, MinWorkers: f.minWorkers},
-		Policy:     health.ServicePolicy{AllowZeroReplicas: f.allowZero},
-	}
+	o := report.DefaultOptions()
+	o.Thresholds.MinManagers = f.minManagers
+	o.Thresholds.MinWorkers = f.minWorkers
+	o.Policy.AllowZeroReplicas = f.allowZero
+	return o
 }
 
-func runServer(f *flags, logger, base log.Logger) error {
-	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info())
-	level.Info(logger).Log("msg", "build context", "build_context", version.BuildContext())
-
+// newMetrics wires what the metrics path serves: the reader of the swarm,
+// the exporter with the enabled collectors, and the handler that serves the
+// swarm's metrics with the exporter's own (Go, process, build info, Docker
+// requests).
+func newMetrics(f *flags, logger log.Logger) (*swarm.Reader, *collector.Exporter, http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -158,25 +170,35 @@ func runServer(f *flags, logger, base log.Logger) error {
 		Host: f.dockerHost, Timeout: f.dockerTimeout, ElectionGrace: f.electionGrace, Registerer: reg, Logger: logger,
 	})
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer reader.Close()
-	enabled := f.collectors.Enabled()
-	exp, err := collector.New(reader, f.reportOptions(), enabled, logger)
+	exp, err := collector.New(reader, f.reportOptions(), f.collectors.Enabled(), logger)
+	if err != nil {
+		reader.Close()
+		return nil, nil, nil, err
+	}
+	h := exp.Handler(collector.HandlerOpts{MaxTimeout: f.dockerTimeout, TimeoutOffset: f.timeoutOffset, Gatherer: reg})
+	return reader, exp, h, nil
+}
+
+func runServer(f *flags, logger, base log.Logger) error {
+	level.Info(logger).Log("msg", "starting "+exporterName, "version", version.Info())
+	level.Info(logger).Log("msg", "build context", "build_context", version.BuildContext())
+
+	reader, exp, metrics, err := newMetrics(f, logger)
 	if err != nil {
 		return err
 	}
+	defer reader.Close()
 	level.Info(logger).Log("msg", "reading the swarm through", "docker_host", reader.Host(),
-		"collectors", strings.Join(enabled, ","), "docker_timeout", f.dockerTimeout)
+		"collectors", strings.Join(f.collectors.Enabled(), ","), "docker_timeout", f.dockerTimeout)
 
 	// Read once at start so that a wrong socket or a worker node is logged
 	// before the first scrape.
 	go exp.Report(context.Background())
 
 	mux := http.NewServeMux()
-	mux.Handle(f.metricsPath, exp.Handler(collector.HandlerOpts{
-		MaxTimeout: f.dockerTimeout, TimeoutOffset: f.timeoutOffset, Gatherer: reg,
-	}))
+	mux.Handle(f.metricsPath, metrics)
 	status := statusapi.Handler(statusPrefix, exp.Report, f.dockerTimeout)
 	mux.Handle(statusPrefix, status)
 	mux.Handle(statusPrefix+"/", status)

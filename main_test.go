@@ -8,22 +8,17 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/swarm-exporter/swarm_exporter/health"
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
+	"github.com/swarm-exporter/swarm_exporter/report"
 )
 
 func fake(t *testing.T, scenario string) *fakedocker.Server {
-	t.Helper()
-	f, err := fakedocker.LoadFixture(filepath.Join("testdata", "docker", scenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := fakedocker.New(f)
-	t.Cleanup(srv.Close)
-	return srv
+	return testkit.FakeDocker(t, scenario)
 }
 
 func TestStatusCommand(t *testing.T) {
@@ -97,7 +92,7 @@ func get(t *testing.T, url string) (int, string) {
 func TestServer(t *testing.T) {
 	docker := fake(t, "healthy-3m2w")
 	addr := freeAddress(t)
-	var logs syncBuffer
+	var logs testkit.LockedBuffer
 	go run([]string{"--web.listen-address=" + addr, "--docker.host=" + docker.Host, "--no-collector.tasks", "--log.format=json"}, io.Discard, &logs)
 	base := "http://" + addr
 	deadline := time.Now().Add(5 * time.Second)
@@ -182,20 +177,18 @@ func TestReadyFollowsTheDaemon(t *testing.T) {
 	}
 }
 
-// syncBuffer collects the logs the server writes from its goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// The health flags' defaults are the health package's: an exporter started
+// without them judges the swarm as report.DefaultOptions does.
+func TestHealthFlagDefaults(t *testing.T) {
+	var f flags
+	app, _ := newApp(&f)
+	if _, err := app.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.reportOptions(), report.DefaultOptions(); got != want {
+		t.Errorf("the flags' defaults give %+v, report.DefaultOptions %+v", got, want)
+	}
+	if got, want := report.DefaultOptions().Thresholds, health.DefaultThresholds(); got != want {
+		t.Errorf("report.DefaultOptions's thresholds %+v, health.DefaultThresholds %+v", got, want)
+	}
 }

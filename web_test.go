@@ -23,6 +23,8 @@ import (
 
 	"github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
 // testPKI is a throwaway CA and a server certificate it signed for the
@@ -162,7 +164,7 @@ func TestMetricsOverTLSWithBasicAuth(t *testing.T) {
 
 	docker := fake(t, "healthy-3m2w")
 	addr := freeAddress(t)
-	var logs syncBuffer
+	var logs testkit.LockedBuffer
 	go run([]string{"--web.listen-address=" + addr, "--web.config.file=" + config, "--docker.host=" + docker.Host}, io.Discard, &logs)
 
 	trusting := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{

@@ -120,12 +120,13 @@ type Reader interface {
 
 // Exporter reads the swarm and evaluates it for each scrape.
 type Exporter struct {
-	reader     Reader
-	options    report.Options
-	collectors []named
-	logger     log.Logger
-	renderings chan struct{}    // see render
-	texts      chan *textScrape // see keep
+	reader       Reader
+	options      report.Options
+	replacements *report.Replacements
+	collectors   []named
+	logger       log.Logger
+	renderings   chan struct{}    // see render
+	texts        chan *textScrape // see keep
 }
 
 type named struct {
@@ -135,7 +136,7 @@ type named struct {
 
 // New returns an Exporter with the named sub-collectors enabled.
 func New(reader Reader, options report.Options, enabled []string, logger log.Logger) (*Exporter, error) {
-	e := &Exporter{reader: reader, options: options, logger: logger,
+	e := &Exporter{reader: reader, options: options, replacements: report.NewReplacements(), logger: logger,
 		renderings: make(chan struct{}, 1), texts: make(chan *textScrape, 1)}
 	for _, name := range enabled {
 		reg := lookup(name)
@@ -147,9 +148,14 @@ func New(reader Reader, options report.Options, enabled []string, logger log.Log
 	return e, nil
 }
 
-// Report reads the swarm and evaluates it, by ctx's deadline.
+// Report reads the swarm and evaluates it, by ctx's deadline. This is
+// where each read becomes a report, for every scrape that shares it: the
+// task replacements are counted here, once per read.
 func (e *Exporter) Report(ctx context.Context) *report.Report {
-	return report.Build(e.reader.Read(ctx), e.options)
+	snap := e.reader.Read(ctx)
+	r := report.Build(snap, e.options)
+	e.replacements.Count(snap, r)
+	return r
 }
 
 // Scrape returns a prometheus.Collector for one scrape, bounded by ctx.
@@ -157,30 +163,18 @@ func (e *Exporter) Scrape(ctx context.Context) prometheus.Collector {
 	return &scrape{e: e, ctx: ctx}
 }
 
-// Of returns a prometheus.Collector that emits the metrics of a report
-// that was already read, so that other renderings of the same read (the
-// status API) can be compared with the metrics.
-func (e *Exporter) Of(r *report.Report) prometheus.Collector {
-	return &scrape{e: e, report: r}
-}
-
 // scrape is an unchecked collector (it describes nothing): the series it
 // emits depend on the swarm. It is registered in a fresh registry per
 // scrape, so nothing is shared between scrapes but the in-flight read.
 type scrape struct {
-	e      *Exporter
-	ctx    context.Context
-	report *report.Report // nil: read the swarm when collected
+	e   *Exporter
+	ctx context.Context
 }
 
 func (s *scrape) Describe(chan<- *prometheus.Desc) {}
 
 func (s *scrape) Collect(ch chan<- prometheus.Metric) {
-	r := s.report
-	if r == nil {
-		r = s.e.Report(s.ctx)
-	}
-	s.e.emit(r, &emitter{ch: ch})
+	s.e.emit(s.e.Report(s.ctx), &emitter{ch: ch})
 }
 
 // emit emits every series of a report: the cluster's, then each enabled

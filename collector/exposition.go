@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 )
@@ -168,9 +169,13 @@ func (s *seriesSet) format(f *family) {
 
 // header returns the HELP and TYPE lines of a family, as expfmt writes them:
 // its help text with backslashes and new lines escaped.
-func header(name, help string) []byte {
+func header(name, help string, typ prometheus.ValueType) []byte {
 	help = strings.NewReplacer("\\", `\\`, "\n", `\n`).Replace(help)
-	return []byte("# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n")
+	t := "gauge"
+	if typ == prometheus.CounterValue {
+		t = "counter"
+	}
+	return []byte("# HELP " + name + " " + help + "\n# TYPE " + name + " " + t + "\n")
 }
 
 // appendEscaped appends a label value as expfmt writes it: backslashes,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/swarm-exporter/swarm_exporter/collector"
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/report"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
@@ -81,9 +82,9 @@ func get(t *testing.T, h http.Handler, header http.Header) (http.Header, []byte)
 func TestTextMatchesTheClientLibrary(t *testing.T) {
 	snaps := map[string]*swarm.Snapshot{}
 	for _, sc := range []string{"healthy-3m2w", "worker-down", "quorum-lost", "missing-image", "worker-node", "locked", "drained-paused", "no-swarm"} {
-		snaps[sc] = readOnce(t, load(t, sc))
+		snaps[sc] = readOnce(t, testkit.Fixture(t, sc))
 	}
-	synth, err := fakedocker.Synth(load(t, "healthy-3m2w"), fakedocker.SynthOptions{Managers: 3, Workers: 20, Services: 300, Replicas: 3, GlobalServices: 3})
+	synth, err := fakedocker.Synth(testkit.Fixture(t, "healthy-3m2w"), fakedocker.SynthOptions{Managers: 3, Workers: 20, Services: 300, Replicas: 3, GlobalServices: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestTextMatchesTheClientLibrary(t *testing.T) {
 	// Label values that need escaping, and series whose order depends on
 	// every label: the same stack and name prefixes, images sorted apart
 	// from names.
-	odd := readOnce(t, load(t, "healthy-3m2w"))
+	odd := readOnce(t, testkit.Fixture(t, "healthy-3m2w"))
 	for i := range odd.Services {
 		s := &odd.Services[i]
 		s.Stack = []string{`a"b`, "a\\b", "a\nb", "", "é☃"}[i%5]
@@ -149,7 +150,7 @@ func TestTextMatchesTheClientLibrary(t *testing.T) {
 
 // Headers, format and encoding are those of the client library's handler.
 func TestTextHeaders(t *testing.T) {
-	exp, err := collector.New(memReader{readOnce(t, load(t, "healthy-3m2w"))}, report.DefaultOptions(), nil, log.NewNopLogger())
+	exp, err := collector.New(memReader{readOnce(t, testkit.Fixture(t, "healthy-3m2w"))}, report.DefaultOptions(), nil, log.NewNopLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,15 +6,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// family is one gauge metric family. Every series is emitted through an
+// family is one metric family, a gauge or a counter. Every series is
+// emitted through an
 // emitter, which hands it either to the client library (Collect: the
 // registry, testutil, the protobuf format) or to the text writer of the
 // /metrics handler, so both renderings come from the same code.
 type family struct {
 	id     int // index into families
+	typ    prometheus.ValueType
 	desc   *prometheus.Desc
 	name   string
-	help   string
 	labels []string // variable labels, in the order their values are given
 	// order lists the indices of labels sorted by name: the order in which
 	// the text format writes them and the client library sorts series.
@@ -25,15 +26,25 @@ type family struct {
 // families are all the families, by id.
 var families []*family
 
+// newFamily returns a gauge family.
 func newFamily(name, help string, labels ...string) *family {
+	return newTypedFamily(prometheus.GaugeValue, name, help, labels...)
+}
+
+// newCounterFamily returns a counter family.
+func newCounterFamily(name, help string, labels ...string) *family {
+	return newTypedFamily(prometheus.CounterValue, name, help, labels...)
+}
+
+func newTypedFamily(typ prometheus.ValueType, name, help string, labels ...string) *family {
 	f := &family{
 		id:     len(families),
+		typ:    typ,
 		desc:   prometheus.NewDesc(name, help, labels, nil),
 		name:   name,
-		help:   help,
 		labels: labels,
 		order:  make([]int, len(labels)),
-		header: header(name, help),
+		header: header(name, help, typ),
 	}
 	for i := range f.order {
 		f.order[i] = i
@@ -58,6 +69,7 @@ type emitter struct {
 }
 
 // gauge emits one series of f with the label values in f's label order.
+// Counters are emitted the same way: the family says its type.
 func (e *emitter) gauge(f *family, v float64, labelValues ...string) {
 	if e.text != nil {
 		e.text.add(f, v, labelValues)
@@ -65,5 +77,5 @@ func (e *emitter) gauge(f *family, v float64, labelValues ...string) {
 	}
 	// The client library keeps the values it is given: a copy lets the
 	// callers' variadic slices stay on the stack.
-	e.ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, v, slices.Clone(labelValues)...)
+	e.ch <- prometheus.MustNewConstMetric(f.desc, f.typ, v, slices.Clone(labelValues)...)
 }

@@ -70,9 +70,9 @@ func (e *Exporter) Handler(opts HandlerOpts) http.Handler {
 var negotiator = promhttp.HandlerFor(prometheus.Gatherers{}, promhttp.HandlerOpts{})
 
 // gzipWriters compress at gzip.BestSpeed, not at the default level the
-// client library uses: on a large swarm's exposition, which repeats its
-// label names and values line after line, it is five times faster for 3%
-// more bytes (docs/benchmarks.md).
+// client library uses: a large swarm's exposition repeats its label names
+// and values line after line, so the fastest level costs only a few more
+// bytes for a fraction of the time (docs/benchmarks.md).
 var (
 	gzipWriters = sync.Pool{New: func() any {
 		w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
@@ -143,10 +143,9 @@ func (e *Exporter) render(ctx context.Context, r *report.Report) *textScrape {
 }
 
 // keep empties a written scrape and keeps it for the next one, unless one
-// is kept already. Its buffers are sized for the swarm (about 3 kB per
-// service): kept by the exporter, not in a sync.Pool, which the garbage
-// collections of every scrape emptied, they are reused instead of made
-// again each time.
+// is kept already. Its buffers grow with the swarm: kept by the exporter,
+// not in a sync.Pool, which the garbage collections of every scrape
+// emptied, they are reused instead of made again each time.
 func (e *Exporter) keep(t *textScrape) {
 	t.reset()
 	select {

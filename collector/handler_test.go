@@ -13,6 +13,7 @@ import (
 
 	"github.com/swarm-exporter/swarm_exporter/collector"
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/report"
 )
 
@@ -27,7 +28,7 @@ func newRequest(timeoutHeader string) (*http.Request, error) {
 // A daemon that does not answer: the scrape returns by its deadline with
 // docker_swarm_up 0 and the exporter's own metrics.
 func TestHandlerAnswersByTheDeadline(t *testing.T) {
-	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
 	defer srv.Close()
 	srv.Hang("nodes")
 	exp := newExporter(t, srv, report.DefaultOptions())
@@ -54,7 +55,7 @@ func TestHandlerAnswersByTheDeadline(t *testing.T) {
 }
 
 func TestHandlerServesSwarmAndSelfMetrics(t *testing.T) {
-	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
 	defer srv.Close()
 	exp := newExporter(t, srv, report.DefaultOptions())
 	global := prometheus.NewRegistry()

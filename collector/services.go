@@ -5,7 +5,7 @@ import (
 )
 
 func init() {
-	register("services", "one set of series per service (info, desired and running replicas, status, update state, job completions)", true,
+	register("services", "one set of series per service (info, desired and running replicas, status, task replacements, update state, job completions)", true,
 		func() Subcollector { return servicesCollector{} })
 }
 
@@ -14,7 +14,7 @@ var (
 		"A swarm service and its static properties; always 1. The image is shown without its digest.",
 		"service_id", "service_name", "stack", "mode", "image")
 	serviceDesiredFamily = newFamily("docker_swarm_service_replicas_desired",
-		"Tasks a service should run: its replicas (replicated), its eligible nodes (global: not down, not drained, matching its constraints and platforms), or its completions (replicated job).",
+		"Tasks a service should run: its replicas (replicated), its eligible nodes (global: not down, not drained, matching its constraints; a paused node while it holds a task of it), or its completions (replicated job).",
 		"service_name", "stack", "mode")
 	serviceRunningFamily = newFamily("docker_swarm_service_replicas_running",
 		"Tasks of a service that are running and meant to run, on nodes that are not down (for global services: on eligible nodes).",
@@ -29,8 +29,11 @@ var (
 		"Unix time at which a service's last update or rollback started; absent when the service was never updated.",
 		"service_name", "stack")
 	serviceCompletedFamily = newFamily("docker_swarm_service_tasks_completed",
-		"Tasks of a job that have completed.",
+		"Tasks of a job's current run that have completed.",
 		"service_name", "stack", "mode")
+	serviceReplacementsFamily = newCounterFamily("docker_swarm_service_task_replacements_total",
+		"Tasks of a replicated or global service that replaced another in the same slot (replicated) or on the same node (global), as seen by this exporter between two successive reads since it started: restarts after a failure, updates, rescheduling. Several replacements of one slot between two reads count once.",
+		"service_name", "stack")
 )
 
 type servicesCollector struct{}
@@ -47,6 +50,7 @@ func (servicesCollector) Update(r *report.Report, out *emitter) error {
 		out.gauge(serviceRunningFamily, float64(s.Running), s.Name, s.Stack, mode)
 		if s.HasStatus() {
 			statusSet(out, serviceStatusFamily, s.Status, s.Name, s.Stack)
+			out.gauge(serviceReplacementsFamily, float64(s.Replacements), s.Name, s.Stack)
 		} else {
 			out.gauge(serviceCompletedFamily, float64(s.Completed), s.Name, s.Stack, mode)
 		}

@@ -11,7 +11,7 @@ func init() {
 }
 
 var serviceTasksFamily = newFamily("docker_swarm_service_tasks",
-	"Current tasks of a service (desired state running, ready or complete) by state; only the states that occur are emitted, so a pending, rejected or failed series says why a service is not running.",
+	"Current tasks of a service (desired state running, ready or complete; a job's, of its current run) by state; only the states that occur are emitted, so a pending, rejected or failed series says why a service is not running.",
 	"service_name", "stack", "state")
 
 type tasksCollector struct{}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +16,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
 // Exporter is a swarm_exporter process under test.
@@ -25,14 +26,14 @@ type Exporter struct {
 	Proxy *Proxy // nil when started without the filtering proxy
 
 	cmd  *exec.Cmd
-	logs *lockedBuffer
+	logs *testkit.LockedBuffer
 }
 
 // StartExporter starts the exporter against a daemon (through the filtering
 // proxy for unix sockets) with extra flags, and waits until it serves.
 func StartExporter(t *testing.T, dockerHost string, flags ...string) *Exporter {
 	t.Helper()
-	e := &Exporter{logs: &lockedBuffer{}}
+	e := &Exporter{logs: &testkit.LockedBuffer{}}
 	host := dockerHost
 	if strings.HasPrefix(dockerHost, "unix://") {
 		e.Proxy = StartProxy(t, dockerHost)
@@ -45,7 +46,7 @@ func StartExporter(t *testing.T, dockerHost string, flags ...string) *Exporter {
 // DOCKER_HOST and TLS settings) instead of --docker.host, without proxy.
 func StartExporterEnv(t *testing.T, env []string, flags ...string) *Exporter {
 	t.Helper()
-	return startExporter(t, &Exporter{logs: &lockedBuffer{}}, flags, env)
+	return startExporter(t, &Exporter{logs: &testkit.LockedBuffer{}}, flags, env)
 }
 
 func startExporter(t *testing.T, e *Exporter, flags, env []string) *Exporter {
@@ -255,21 +256,4 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

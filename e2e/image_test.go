@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -327,17 +328,33 @@ func TestImageDockerfile(t *testing.T) {
 		"GOOS=$TARGETOS",
 		"GOARCH=$TARGETARCH",
 		"-trimpath",
-		"-X github.com/prometheus/common/version.Version=${VERSION}",
-		"-X github.com/prometheus/common/version.Revision=${REVISION}",
-		"-X github.com/prometheus/common/version.Branch=${BRANCH}",
+		`-ldflags "$(sh scripts/ldflags.sh)"`, // the Makefile's too
 		"-o " + m[2],
 	} {
 		if !strings.Contains(goBuild, want) {
 			t.Errorf("build stage: the go build lacks %q:\n%s", want, goBuild)
 		}
 	}
-	if !regexp.MustCompile(`-ldflags "-s -w `).MatchString(goBuild) {
-		t.Errorf("build stage: want -ldflags \"-s -w …\" (stripped binary):\n%s", goBuild)
+	// The build arguments reach scripts/ldflags.sh as environment
+	// variables: it strips the binary and stamps their values.
+	ldflags := exec.Command("sh", "../scripts/ldflags.sh")
+	ldflags.Env = append(os.Environ(), "VERSION=v9.8.7", "REVISION=0123abc", "BRANCH=release-9.8", "BUILD_USER=docker")
+	out, err := ldflags.Output()
+	if err != nil {
+		t.Fatalf("scripts/ldflags.sh: %v", err)
+	}
+	for _, want := range []string{
+		"-X github.com/prometheus/common/version.Version=v9.8.7",
+		"-X github.com/prometheus/common/version.Revision=0123abc",
+		"-X github.com/prometheus/common/version.Branch=release-9.8",
+		"-X github.com/prometheus/common/version.BuildUser=docker",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("scripts/ldflags.sh lacks %q: %s", want, out)
+		}
+	}
+	if !strings.HasPrefix(string(out), "-s -w ") {
+		t.Errorf("scripts/ldflags.sh: want \"-s -w …\" (stripped binary): %s", out)
 	}
 	for _, a := range []string{"VERSION", "REVISION", "BRANCH"} {
 		if !args[a] {

@@ -40,7 +40,7 @@ func (m *matrix) checkAll(t *testing.T) {
 			}
 			before := map[*mxResult]map[string]bool{}
 			for _, res := range sr.results {
-				before[res] = mxSet2(res.problems())
+				before[res] = mxSetOf(res.problems())
 			}
 			m.judge(l, sr, now)
 			for _, res := range sr.results {
@@ -82,7 +82,7 @@ func (m *matrix) checkAll(t *testing.T) {
 	}
 }
 
-func mxSet2(list []string) map[string]bool {
+func mxSetOf(list []string) map[string]bool {
 	out := map[string]bool{}
 	for _, s := range list {
 		out[s] = true
@@ -124,7 +124,7 @@ func (m *matrix) checkNotifications(t *testing.T) {
 // route asks amtool which receiver the copied configuration routes labels to.
 func (m *matrix) route(t *testing.T, labels map[string]string) string {
 	args := []string{"config", "routes", "test", "--config.file=" + m.amPath}
-	for _, k := range monitoring.SortedKeys(mxSet(labels)) {
+	for _, k := range mxSortedKeys(labels) {
 		args = append(args, fmt.Sprintf("%s=%s", k, labels[k]))
 	}
 	out, err := execOutputTrim(m.amtool, args...)
@@ -274,5 +274,5 @@ func (ml *mxMuteLog) during(l *mxLane, from, to time.Time) []string {
 			set[mxMute{Alert: s.Labels["alertname"], Obj: l.objOf(s.Labels)}.String()] = true
 		}
 	}
-	return monitoring.SortedKeys(set)
+	return mxSortedKeys(set)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -235,18 +236,20 @@ func mxSetup(t *testing.T) *matrix {
 	faultMust(t, err)
 	m.mutes = startMuteLog(t, m.ams)
 	var fors []string
-	for _, name := range monitoring.SortedKeys(mxSet(m.rules)) {
+	for _, name := range mxSortedKeys(m.rules) {
 		fors = append(fors, fmt.Sprintf("%s %s→%s", name, m.rules[name].For, model.Duration(m.forOf[name])))
 	}
 	t.Logf("pipeline up after %v; for: of the copy: %s", time.Since(m.start).Round(time.Second), strings.Join(fors, ", "))
 	return m
 }
 
-func mxSet[V any](m map[string]V) map[string]bool {
-	out := map[string]bool{}
+// mxSortedKeys returns a map's keys, sorted.
+func mxSortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
 	for k := range m {
-		out[k] = true
+		out = append(out, k)
 	}
+	sort.Strings(out)
 	return out
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
 	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
 // Issue #7: the exporter under load, for a long time. 50 scrapers hit
@@ -654,10 +655,7 @@ func soakSawState(r *soakResult, from, to time.Duration, f func(soakSample) bool
 func TestSoakSynthetic(t *testing.T) {
 	t0 := time.Now()
 	cfg := soakSettings(t)
-	tmpl, err := fakedocker.LoadFixture("../testdata/docker/healthy-3m2w")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tmpl := testkit.Fixture(t, "healthy-3m2w")
 	opts := fakedocker.SynthOptions{Managers: 5, Workers: 95, Services: 30, Replicas: 5, GlobalServices: 2, HistoryPerSlot: 5}
 	healthy, err := fakedocker.Synth(tmpl, opts)
 	if err != nil {

@@ -8,10 +8,11 @@ const (
 	// QuorumLost: the swarm has no leader, or fewer managers are reachable
 	// than the quorum needs.
 	QuorumLost Condition = iota
-	// NoReadyManager: no manager is ready (nor in the transient unknown state).
+	// NoReadyManager: no manager is alive (ready, or in the transient
+	// unknown or disconnected state).
 	NoReadyManager
-	// NoReadyWorker: workers are required (MinWorkers > 0) and none is ready
-	// (nor unknown); this includes a swarm without workers.
+	// NoReadyWorker: workers are required (MinWorkers > 0) and none is
+	// alive; this includes a swarm without workers.
 	NoReadyWorker
 	// NodeNotReady: at least one node is not in the ready state.
 	NodeNotReady
@@ -89,8 +90,10 @@ func DefaultThresholds() Thresholds { return Thresholds{MinManagers: 3, MinWorke
 // ClusterView is what the cluster decision needs to know about the swarm.
 //
 // A node is a manager when it has a manager status, otherwise a worker.
-// Alive means ready or unknown: every node passes through unknown for a few
-// seconds after a leader change, and that must not turn into KO.
+// Alive means ready, unknown or disconnected: every node passes through
+// unknown for a few seconds after a leader change, disconnected is the
+// state of a node looking for a new manager, and neither must turn into
+// KO (report.RoleCount.Alive says why).
 type ClusterView struct {
 	// NoLeader: the manager could not serve cluster state because the swarm
 	// has no leader. Only the totals below are then known (from /info).
@@ -102,8 +105,8 @@ type ClusterView struct {
 	// without leader reports only the managers it knows of).
 	WorkersUnknown bool
 
-	ManagersAlive int // Ma: managers ready or unknown
-	WorkersAlive  int // Wa: workers ready or unknown
+	ManagersAlive int // Ma: managers ready, unknown or disconnected
+	WorkersAlive  int // Wa: workers ready, unknown or disconnected
 
 	// NotReady counts nodes whose state is anything but ready.
 	NotReady int

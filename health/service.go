@@ -29,12 +29,3 @@ func Service(running, desired int, p ServicePolicy) Status {
 		return Warning
 	}
 }
-
-// Services aggregates service statuses: the worst of them, OK when there is none.
-func Services(statuses []Status) Status {
-	worst := OK
-	for _, s := range statuses {
-		worst = Worst(worst, s)
-	}
-	return worst
-}

@@ -2,9 +2,9 @@ package placement
 
 // Fuzz targets for the placement evaluator. Any list of expressions, any
 // node: no panic, and the same answer as a straightforward port of Docker's
-// own evaluator (swarmkit's manager/constraint package and the scheduler's
-// platform filter), including for malformed lists, which match every node
-// because Docker's global orchestrator ignores a failed parse.
+// own evaluator (swarmkit's manager/constraint package), including for
+// malformed lists, which match every node because Docker's global
+// orchestrator ignores a failed parse.
 //
 // To fuzz: go test ./placement -run '^$' -fuzz '^FuzzConstraints$' -parallel 1 -fuzztime 5m
 
@@ -146,28 +146,6 @@ func refNodeMatches(constraints []refConstraint, n *Node) bool {
 	return true
 }
 
-// refPlatformMatch is the scheduler's PlatformFilter.
-func refPlatformMatch(platforms []Platform, n *Node) bool {
-	if len(platforms) == 0 {
-		return true
-	}
-	norm := func(a string) string {
-		if a == "x86_64" {
-			return "amd64"
-		}
-		if a == "aarch64" {
-			return "arm64"
-		}
-		return a
-	}
-	for _, p := range platforms {
-		if (p.Architecture == "" || norm(p.Architecture) == norm(n.Architecture)) && (p.OS == "" || p.OS == n.OS) {
-			return true
-		}
-	}
-	return false
-}
-
 // --- targets ---
 
 // sep separates the expressions of one fuzz input: it is neither a space nor
@@ -242,17 +220,6 @@ func FuzzConstraints(f *testing.F) {
 				if all != got {
 					t.Fatalf("%q on node %d: list %v, conjunction of its constraints %v", exprs, i, got, all)
 				}
-			}
-		}
-
-		// Platforms: the fuzzed strings as platform fields.
-		platforms := []Platform{{OS: value, Architecture: label}}
-		if addr != "" {
-			platforms = append(platforms, Platform{OS: addr})
-		}
-		for i, n := range nodes {
-			if got, want := PlatformsMatch(platforms, n), refPlatformMatch(platforms, n); got != want {
-				t.Fatalf("PlatformsMatch(%+v, node %d %+v) = %v, Docker: %v", platforms, i, n, got, want)
 			}
 		}
 	})

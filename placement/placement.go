@@ -1,9 +1,11 @@
-// Package placement decides which nodes may run a task of a service, the way
-// Docker's swarm orchestrator does for global services: placement
-// constraints ("node.role==manager", "node.labels.zone!=edge", …) and
-// platforms. The exporter needs it to count how many tasks a global service
-// should run: Docker's own DesiredTasks leaves out nodes whose task keeps
-// being rejected, which hides exactly the failures operators want to see.
+// Package placement decides which nodes a global service's placement
+// constraints ("node.role==manager", "node.labels.zone!=edge", …) let it
+// run on, the way Docker's global orchestrators evaluate them. The exporter
+// needs it to count how many tasks a global service should run: Docker's
+// own DesiredTasks leaves out nodes whose task keeps being rejected, which
+// hides exactly the failures operators want to see. A service's platforms
+// do not take part: the orchestrators create a task on a node of any
+// platform, which the scheduler then leaves pending.
 package placement
 
 import (
@@ -168,31 +170,4 @@ func (c constraint) matchIP(addr string) bool {
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) > len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-// PlatformsMatch reports whether the node runs one of the platforms; an empty
-// list matches every node. Architectures are normalised the way Docker's
-// scheduler does (x86_64 is amd64, aarch64 is arm64); an empty field in a
-// platform matches anything.
-func PlatformsMatch(platforms []Platform, n *Node) bool {
-	if len(platforms) == 0 {
-		return true
-	}
-	arch := normaliseArch(n.Architecture)
-	for _, p := range platforms {
-		if (p.Architecture == "" || normaliseArch(p.Architecture) == arch) && (p.OS == "" || p.OS == n.OS) {
-			return true
-		}
-	}
-	return false
-}
-
-func normaliseArch(a string) string {
-	switch a {
-	case "x86_64":
-		return "amd64"
-	case "aarch64":
-		return "arm64"
-	}
-	return a
 }

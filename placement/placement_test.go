@@ -62,26 +62,3 @@ func TestParseErrorsMatchEveryNode(t *testing.T) {
 		}
 	}
 }
-
-func TestPlatformsMatch(t *testing.T) {
-	tests := []struct {
-		platforms       []Platform
-		manager, worker bool
-	}{
-		{nil, true, true},
-		{[]Platform{{OS: "linux", Architecture: "amd64"}}, true, false},
-		{[]Platform{{OS: "linux", Architecture: "arm64"}}, false, true},
-		{[]Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}, true, true},
-		{[]Platform{{OS: "windows"}}, false, false},
-		{[]Platform{{Architecture: "x86_64"}}, true, false},
-		{[]Platform{{}}, true, true},
-	}
-	for _, tt := range tests {
-		if got := PlatformsMatch(tt.platforms, manager); got != tt.manager {
-			t.Errorf("%v on manager = %v, want %v", tt.platforms, got, tt.manager)
-		}
-		if got := PlatformsMatch(tt.platforms, worker); got != tt.worker {
-			t.Errorf("%v on worker = %v, want %v", tt.platforms, got, tt.worker)
-		}
-	}
-}

@@ -53,8 +53,8 @@ func TestGlobalEligibilityAndRunningCounts(t *testing.T) {
 	want := map[string]struct{ desired, running, completed int }{
 		"global":     {3, 3, 0}, // m1, w2 (paused), w4 (unknown); not w1 (drained), w3 (down)
 		"zoned":      {2, 1, 0},
-		"amd64":      {2, 0, 0}, // m1, w4
-		"bad":        {3, 0, 0}, // a malformed constraint places like none, as Docker does
+		"amd64":      {2, 0, 0}, // m1, w4: platforms do not count; w2 (paused) holds no task of it
+		"bad":        {2, 0, 0}, // a malformed constraint places like none, as Docker does: m1, w4
 		"replicated": {3, 2, 0},
 		"job":        {3, 1, 1},
 	}

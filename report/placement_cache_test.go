@@ -3,7 +3,6 @@ package report_test
 import (
 	"testing"
 
-	"github.com/swarm-exporter/swarm_exporter/placement"
 	"github.com/swarm-exporter/swarm_exporter/report"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
@@ -22,9 +21,6 @@ func TestPlacementsDoNotCollide(t *testing.T) {
 		{"constraints", // one malformed constraint (all nodes) vs two that exclude each other (none)
 			swarm.Service{ID: "a", Name: "a", Mode: swarm.Global, Constraints: []string{"node.role==manager\x00node.role==worker"}},
 			swarm.Service{ID: "b", Name: "b", Mode: swarm.Global, Constraints: []string{"node.role==manager", "node.role==worker"}}},
-		{"platforms",
-			swarm.Service{ID: "a", Name: "a", Mode: swarm.Global, Platforms: []placement.Platform{{OS: "windows", Architecture: "arm64"}, {OS: "linux", Architecture: "x86_64"}}},
-			swarm.Service{ID: "b", Name: "b", Mode: swarm.Global, Platforms: []placement.Platform{{OS: "windows", Architecture: "arm64\x00linux/x86_64"}}}},
 	} {
 		alone := func(s swarm.Service) int {
 			rep := report.Build(&swarm.Snapshot{Info: &swarm.Info{NodeID: "m1"}, Nodes: nodes, Services: []swarm.Service{s}}, report.DefaultOptions())

@@ -99,6 +99,10 @@ func (genSnapshot) Generate(r *rand.Rand, _ int) reflect.Value {
 		if s.Mode == swarm.ReplicatedJob {
 			s.MaxConcurrent = 1
 		}
+		if s.Mode.Job() && r.Intn(4) != 0 {
+			// A job re-run once or twice.
+			s.HasJobStatus, s.JobIteration = true, uint64(r.Intn(3))
+		}
 		snap.Services = append(snap.Services, s)
 	}
 	ts := &snap.Tasks
@@ -117,6 +121,9 @@ func (genSnapshot) Generate(r *rand.Rand, _ int) reflect.Value {
 		if r.Float64() < bad*2 {
 			t.State = pick(r, allTaskStates)
 			t.Desired = pick(r, []swarm.TaskState{swarm.TaskRunning, swarm.TaskReady, swarm.TaskComplete, swarm.TaskShutdown})
+		}
+		if r.Intn(3) != 0 {
+			t.HasJobIteration, t.JobIteration = true, uint64(r.Intn(3))
 		}
 		ts.List = append(ts.List, t)
 	}
@@ -138,10 +145,21 @@ func clone(s *swarm.Snapshot) *swarm.Snapshot {
 // one pass over nodes and tasks per service.
 func recount(snap *swarm.Snapshot, s *swarm.Service) (desired, running int) {
 	cs, _ := placement.Parse(s.Constraints)
+	counts := func(t swarm.Task) bool {
+		return snap.Tasks.ServiceIDs[t.Service] == s.ID &&
+			(!s.Mode.Job() || !s.HasJobStatus || t.HasJobIteration && t.JobIteration == s.JobIteration)
+	}
+	// A node holds a task of the service when one of its current tasks
+	// (of the job's current run) is there.
+	holds := func(n *swarm.Node) bool {
+		return slices.ContainsFunc(snap.Tasks.List, func(t swarm.Task) bool {
+			return counts(t) && t.Node >= 0 && snap.Tasks.NodeIDs[t.Node] == n.ID
+		})
+	}
+	// Platforms play no part; a paused node only while it holds a task.
 	eligible := func(n *swarm.Node) bool {
-		pn := n.PlacementNode()
-		return n.State != swarm.NodeDown && n.Availability != swarm.Drain &&
-			cs.Match(pn) && placement.PlatformsMatch(s.Platforms, pn)
+		return n.State != swarm.NodeDown && n.Availability != swarm.Drain && cs.Match(n.PlacementNode()) &&
+			(n.Availability != swarm.Pause || holds(n))
 	}
 	if s.Mode.Global() {
 		for i := range snap.Nodes {
@@ -153,7 +171,7 @@ func recount(snap *swarm.Snapshot, s *swarm.Service) (desired, running int) {
 		desired = int(s.Replicas)
 	}
 	for _, t := range snap.Tasks.List {
-		if snap.Tasks.ServiceIDs[t.Service] != s.ID || t.State != swarm.TaskRunning || t.Node < 0 {
+		if !counts(t) || t.State != swarm.TaskRunning || t.Node < 0 {
 			continue
 		}
 		if t.Desired != swarm.TaskRunning && !(s.Mode.Job() && t.Desired == swarm.TaskComplete) {
@@ -199,7 +217,7 @@ func checkReport(t *testing.T, snap *swarm.Snapshot, opts report.Options, rep *r
 	// The cluster status is the table's verdict on the node list.
 	var v health.ClusterView
 	for _, n := range snap.Nodes {
-		alive := n.State == swarm.NodeReady || n.State == swarm.NodeUnknown
+		alive := n.State != swarm.NodeDown
 		if n.Manager {
 			v.Managers++
 			v.ManagersAlive += b2i(alive)

@@ -80,23 +80,41 @@ type RoleCount struct {
 // Ready returns the number of ready nodes.
 func (c RoleCount) Ready() int { return c.ByState[swarm.NodeReady] }
 
-// Alive returns the number of nodes ready or unknown.
-func (c RoleCount) Alive() int { return c.ByState[swarm.NodeReady] + c.ByState[swarm.NodeUnknown] }
+// Alive returns the number of nodes that count as alive: ready, or
+// looking for the leader's dispatcher. Every node passes through unknown
+// when a new leader takes over: its dispatcher marks them all so until
+// they report in (from half a second to 18 s on a real swarm; a dead node
+// turns down about 30 s later). Disconnected is what swarmkit's dispatcher
+// marks a node whose session it drops ("node is currently trying to find
+// new manager"); as it does that only once stopped, when it can no longer
+// write, real swarms hardly show it, but it means the same. Docker's
+// orchestrators keep the tasks of both (only a down node is invalid to
+// them), so those tasks count as running, and the node as alive.
+func (c RoleCount) Alive() int {
+	return c.ByState[swarm.NodeReady] + c.ByState[swarm.NodeUnknown] + c.ByState[swarm.NodeDisconnected]
+}
 
 // Service is one service with its counts and status.
 type Service struct {
 	*swarm.Service
 	// Desired is the replica count of a replicated service, the number of
-	// eligible nodes of a global one, and the number of completions wanted
-	// (replicated job) or eligible nodes (global job) of a job.
+	// eligible nodes of a global one (see eligibility), and the number of
+	// completions wanted (replicated job) or eligible nodes (global job)
+	// of a job.
 	Desired int
 	// Running counts tasks whose state and desired state are running, on
-	// nodes that are not down (for global services: on eligible nodes).
+	// nodes that are not down (for global services: on eligible nodes);
+	// for a job, in its current run only.
 	Running int
-	// Completed counts completed tasks of a job.
+	// Completed counts the completed tasks of a job's current run.
 	Completed int
-	// Tasks counts the current tasks by state.
+	// Tasks counts the current tasks by state (a job's: of its current
+	// run).
 	Tasks [swarm.NumTaskStates]int
+	// Replacements is the number of tasks that replaced another in the
+	// service's slots or on its nodes since the process started (see
+	// Replacements); set by Replacements.Count, 0 otherwise and for jobs.
+	Replacements uint64
 	// Status is the service's status; meaningless for jobs (HasStatus).
 	Status health.Status
 	// ConstraintErr is set when the placement constraints could not be
@@ -186,14 +204,15 @@ func (r *Report) buildServices(snap *swarm.Snapshot, opts Options) {
 	nodes := snap.Nodes
 	r.Services = make([]Service, len(snap.Services))
 	byID := make(map[string]int32, len(snap.Services))
-	el := eligibility{nodes: nodes}
+	el := eligibility{nodes: nodes, sets: make([]*eligibleSet, len(snap.Services))}
 	for i := range snap.Services {
 		s := &snap.Services[i]
 		rs := &r.Services[i]
 		rs.Service = s
 		byID[s.ID] = int32(i)
 		if s.Mode.Global() {
-			rs.Desired, rs.ConstraintErr = el.count(s)
+			set := el.add(i, s)
+			rs.Desired, rs.ConstraintErr = set.count, set.err
 		} else {
 			rs.Desired = int(min(s.Replicas, uint64(maxInt)))
 		}
@@ -222,28 +241,36 @@ func (r *Report) buildServices(snap *swarm.Snapshot, opts Options) {
 		}
 	}
 
-	for _, t := range tasks.List {
+	for i := range tasks.List {
+		t := &tasks.List[i]
 		si := svcOf[t.Service]
 		if si < 0 {
 			continue
 		}
 		rs := &r.Services[si]
+		if !inCurrentRun(rs.Service, t) {
+			continue
+		}
 		rs.Tasks[t.State]++
+		ni := int32(-1)
+		if t.Node >= 0 {
+			ni = nodeOf[t.Node]
+		}
+		if rs.Mode.Global() && ni >= 0 && el.holdsTask(si, ni) {
+			// A paused node that holds a task of the service keeps it.
+			rs.Desired++
+		}
 		switch t.State {
 		case swarm.TaskComplete:
 			rs.Completed++
 		case swarm.TaskRunning:
-			if t.Node < 0 {
-				continue
-			}
-			ni := nodeOf[t.Node]
 			if ni < 0 || nodes[ni].State == swarm.NodeDown {
 				continue
 			}
 			if !wantsRunning(rs.Mode, t.Desired) {
 				continue
 			}
-			if rs.Mode.Global() && !el.eligible(rs.Service, int(ni)) {
+			if rs.Mode.Global() && !el.placeable(si, ni) {
 				continue
 			}
 			rs.Running++
@@ -262,6 +289,19 @@ func (r *Report) buildServices(snap *swarm.Snapshot, opts Options) {
 	}
 }
 
+// inCurrentRun reports whether a task counts for its service: every task
+// of a replicated or global service, and the tasks of a job's current run
+// only. Each update of a job (`docker service update`, `--force` included)
+// starts a new run; the completed tasks of earlier runs stay in the task
+// list with desired state complete, and Docker's own counts leave them
+// out, as they leave out a job's task that belongs to no run.
+func inCurrentRun(s *swarm.Service, t *swarm.Task) bool {
+	if !s.Mode.Job() || !s.HasJobStatus {
+		return true
+	}
+	return t.HasJobIteration && t.JobIteration == s.JobIteration
+}
+
 // wantsRunning reports whether a task in state running with this desired
 // state counts as running: services want it running; job tasks carry the
 // desired state complete while they run.
@@ -274,32 +314,48 @@ func wantsRunning(m swarm.Mode, desired swarm.TaskState) bool {
 
 const maxInt = int(^uint(0) >> 1)
 
-// eligibility computes which nodes may run a global service's tasks, the
-// way Docker's global orchestrator does: nodes that are not down, not
-// drained (a paused node keeps its task), and match the placement
-// constraints and platforms. Services with the same placement share one
-// computation, so the cost grows with nodes × distinct placements, not
-// nodes × services.
+// eligibility computes which nodes a global service wants a task on, the
+// way Docker's global orchestrators decide it (swarmkit's
+// manager/orchestrator/global and jobs/global): nodes that are not down, not
+// drained and match the placement constraints. Platforms do not count: the
+// orchestrator creates a task on a node of another platform too, which the
+// scheduler then leaves pending ("unsupported platform"), so the service is
+// short of a task there. A paused node gets no new task, but keeps the one
+// it has: it counts for a service only while it holds a task of it.
+// Services with the same constraints share one computation, so the cost
+// grows with nodes × distinct placements, not nodes × services.
 type eligibility struct {
 	nodes []swarm.Node
 	pnode []*placement.Node
 	cache map[string]*eligibleSet
-	byID  map[*swarm.Service]*eligibleSet
+	sets  []*eligibleSet // by service index; nil for a service that is not global
+	// held records the paused nodes found holding a task of a service,
+	// by service and node index.
+	held map[[2]int32]struct{}
 }
 
+// placeability is what a node is to a placement.
+type placeability uint8
+
+const (
+	notPlaceable placeability = iota
+	placeable                 // active, not down, matching the constraints
+	pausedMatch               // the same, but paused: only while it holds a task
+)
+
 type eligibleSet struct {
-	nodes []bool
-	count int
+	nodes []placeability
+	count int // placeable nodes
 	err   error
 }
 
-func (e *eligibility) set(s *swarm.Service) *eligibleSet {
-	if set, ok := e.byID[s]; ok {
-		return set
-	}
+// add computes, or finds among those already computed, the eligible nodes
+// of the global service of index si, and returns them. The count is that
+// of the active nodes; the paused ones that hold a task are added as
+// holdsTask finds them.
+func (e *eligibility) add(si int, s *swarm.Service) *eligibleSet {
 	if e.cache == nil {
 		e.cache = make(map[string]*eligibleSet)
-		e.byID = make(map[*swarm.Service]*eligibleSet)
 		e.pnode = make([]*placement.Node, len(e.nodes))
 		for i := range e.nodes {
 			e.pnode[i] = e.nodes[i].PlacementNode()
@@ -308,36 +364,55 @@ func (e *eligibility) set(s *swarm.Service) *eligibleSet {
 	key := placementKey(s)
 	set, ok := e.cache[key]
 	if !ok {
-		set = &eligibleSet{nodes: make([]bool, len(e.nodes))}
+		set = &eligibleSet{nodes: make([]placeability, len(e.nodes))}
 		cs, err := placement.Parse(s.Constraints)
 		set.err = err
 		for i := range e.nodes {
 			n := &e.nodes[i]
-			if n.State == swarm.NodeDown || n.Availability == swarm.Drain {
+			if n.State == swarm.NodeDown || n.Availability == swarm.Drain || !cs.Match(e.pnode[i]) {
 				continue
 			}
-			if cs.Match(e.pnode[i]) && placement.PlatformsMatch(s.Platforms, e.pnode[i]) {
-				set.nodes[i] = true
-				set.count++
+			if n.Availability == swarm.Pause {
+				set.nodes[i] = pausedMatch
+				continue
 			}
+			set.nodes[i] = placeable
+			set.count++
 		}
 		e.cache[key] = set
 	}
-	e.byID[s] = set
+	e.sets[si] = set
 	return set
 }
 
-func (e *eligibility) count(s *swarm.Service) (int, error) {
-	set := e.set(s)
-	return set.count, set.err
+// placeable reports whether a task of the global service of index si on
+// the node counts: the node is one it wants a task on, or a paused one
+// that holds this task.
+func (e *eligibility) placeable(si, node int32) bool {
+	return e.sets[si].nodes[node] != notPlaceable
 }
 
-func (e *eligibility) eligible(s *swarm.Service, node int) bool {
-	return e.set(s).nodes[node]
+// holdsTask records that the node holds a task of the global service of
+// index si and reports whether that adds the node to the nodes the service
+// wants a task on: the first time a paused node is found holding one.
+func (e *eligibility) holdsTask(si, node int32) bool {
+	if e.sets[si].nodes[node] != pausedMatch {
+		return false
+	}
+	if e.held == nil {
+		e.held = make(map[[2]int32]struct{})
+	}
+	k := [2]int32{si, node}
+	if _, ok := e.held[k]; ok {
+		return false
+	}
+	e.held[k] = struct{}{}
+	return true
 }
 
-// placementKey identifies a placement: each part is length-prefixed, so
-// that no two different placements share a key, whatever their strings hold.
+// placementKey identifies a placement: each constraint is length-prefixed,
+// so that no two different placements share a key, whatever their strings
+// hold.
 func placementKey(s *swarm.Service) string {
 	var b strings.Builder
 	part := func(v string) {
@@ -347,11 +422,6 @@ func placementKey(s *swarm.Service) string {
 	}
 	for _, c := range s.Constraints {
 		part(c)
-	}
-	b.WriteByte('|')
-	for _, p := range s.Platforms {
-		part(p.OS)
-		part(p.Architecture)
 	}
 	return b.String()
 }

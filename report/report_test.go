@@ -2,12 +2,11 @@ package report_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/swarm-exporter/swarm_exporter/health"
-	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/report"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
@@ -15,12 +14,7 @@ import (
 // read reads a captured scenario through the real reader and a fake API.
 func read(t *testing.T, scenario string) *swarm.Snapshot {
 	t.Helper()
-	f, err := fakedocker.LoadFixture(filepath.Join("..", "testdata", "docker", scenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := fakedocker.New(f)
-	defer srv.Close()
+	srv := testkit.FakeDocker(t, scenario)
 	r, err := swarm.NewReader(swarm.Config{Host: srv.Host, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)

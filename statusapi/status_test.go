@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/swarm-exporter/swarm_exporter/collector"
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/report"
 	"github.com/swarm-exporter/swarm_exporter/statusapi"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
@@ -39,13 +39,31 @@ func exporterFor(t *testing.T, f *fakedocker.Fixture) *collector.Exporter {
 	return exp
 }
 
-func load(t *testing.T, scenario string) *fakedocker.Fixture {
+// memReader answers every read with the same snapshot.
+type memReader struct{ snap *swarm.Snapshot }
+
+func (m memReader) Read(context.Context) *swarm.Snapshot { return m.snap }
+
+// readOnce reads a captured scenario once through the real reader.
+func readOnce(t *testing.T, scenario string) *swarm.Snapshot {
 	t.Helper()
-	f, err := fakedocker.LoadFixture(filepath.Join("..", "testdata", "docker", scenario))
+	r, err := swarm.NewReader(swarm.Config{Host: testkit.FakeDocker(t, scenario).Host, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f
+	defer r.Close()
+	return r.Read(context.Background())
+}
+
+// exporterOf returns an exporter whose every read is snap, so that the
+// metrics and the status API render the same read.
+func exporterOf(t *testing.T, snap *swarm.Snapshot) *collector.Exporter {
+	t.Helper()
+	exp, err := collector.New(memReader{snap}, report.DefaultOptions(), collector.Flags(nil).Enabled(), log.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exp
 }
 
 // asJSON renders like the API does and decodes generically, so that the
@@ -66,7 +84,7 @@ func asJSON(t *testing.T, v any) map[string]any {
 // The seed's examples: 3 managers + 2 workers all ready → OK; services 15/15
 // and 5/5 → OK. The keys are those of py-docker's generic_status().
 func TestSeedExamples(t *testing.T) {
-	f, err := fakedocker.Synth(load(t, "healthy-3m2w"), fakedocker.SynthOptions{Managers: 3, Workers: 2, Services: 1, Replicas: 15, GlobalServices: 1})
+	f, err := fakedocker.Synth(testkit.Fixture(t, "healthy-3m2w"), fakedocker.SynthOptions{Managers: 3, Workers: 2, Services: 1, Replicas: 15, GlobalServices: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +144,7 @@ func mustJSON(v any) string {
 
 // Jobs are not in the seed-compatible list; they have their own key.
 func TestJobsAreSeparate(t *testing.T) {
-	g := asJSON(t, statusapi.Render(exporterFor(t, load(t, "healthy-3m2w")).Report(context.Background())))
+	g := asJSON(t, statusapi.Render(exporterFor(t, testkit.Fixture(t, "healthy-3m2w")).Report(context.Background())))
 	for _, s := range g["services"].([]any) {
 		if s.(map[string]any)["mode"] == "replicated-job" {
 			t.Errorf("a job in services: %v", s)
@@ -145,10 +163,9 @@ func TestJobsAreSeparate(t *testing.T) {
 func TestMetricsAndStatusAgree(t *testing.T) {
 	for _, sc := range []string{"healthy-3m2w", "worker-down", "manager-down", "missing-image", "drained-paused", "quorum-lost"} {
 		t.Run(sc, func(t *testing.T) {
-			exp := exporterFor(t, load(t, sc))
-			rep := exp.Report(context.Background())
-			g := statusapi.Render(rep)
-			metrics := gather(t, exp.Of(rep))
+			exp := exporterOf(t, readOnce(t, sc))
+			g := statusapi.Render(exp.Report(context.Background()))
+			metrics := gather(t, exp.Scrape(context.Background()))
 
 			if got := oneHot(metrics, "docker_swarm_cluster_status", nil); got != strings.ToLower(g.StatusCluster.Status) {
 				t.Errorf("cluster: metrics %s, JSON %s", got, g.StatusCluster.Status)
@@ -243,7 +260,7 @@ func value(mfs map[string]*dto.MetricFamily, name string, labels map[string]stri
 }
 
 func TestHandler(t *testing.T) {
-	exp := exporterFor(t, load(t, "healthy-3m2w"))
+	exp := exporterFor(t, testkit.Fixture(t, "healthy-3m2w"))
 	h := statusapi.Handler("/api/v1/status", exp.Report, 5*time.Second)
 	for path, wantKeys := range map[string][]string{
 		"/api/v1/status":          {"status_cluster", "nodes", "services", "status", "jobs", "status_overall"},
@@ -278,7 +295,7 @@ func TestHandler(t *testing.T) {
 	}
 
 	// An unreadable swarm: 503 with the reason.
-	exp = exporterFor(t, load(t, "worker-node"))
+	exp = exporterFor(t, testkit.Fixture(t, "worker-node"))
 	h = statusapi.Handler("/api/v1/status", exp.Report, 5*time.Second)
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/status", nil))
@@ -300,7 +317,7 @@ func TestExitCodes(t *testing.T) {
 		{"worker-node", map[string]int{"": 3, "cluster": 3, "services": 3, "nodes": 3}},
 	}
 	for _, tt := range tests {
-		rep := exporterFor(t, load(t, tt.scenario)).Report(context.Background())
+		rep := exporterFor(t, testkit.Fixture(t, tt.scenario)).Report(context.Background())
 		for part, want := range tt.codes {
 			if got := statusapi.ExitCode(rep, part); got != want {
 				t.Errorf("%s, part %q: exit %d, want %d", tt.scenario, part, got, want)
@@ -310,7 +327,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestTable(t *testing.T) {
-	rep := exporterFor(t, load(t, "worker-down")).Report(context.Background())
+	rep := exporterFor(t, testkit.Fixture(t, "worker-down")).Report(context.Background())
 	var b bytes.Buffer
 	if err := statusapi.WriteTable(&b, rep, ""); err != nil {
 		t.Fatal(err)

@@ -1,3 +1,8 @@
+// Decoding of the small answers, /info and /nodes, with json v2 into
+// structs that hold only the fields the exporter uses, one node at a time;
+// and what every decoder shares: the options, DecodeError and the walk of
+// a JSON array one element at a time.
+
 package swarm
 
 import (

@@ -40,8 +40,10 @@ func BenchmarkDecodeTasks(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeServices includes "single", where the service list is a
+// large part of a read (docs/benchmarks.md, "The service list").
 func BenchmarkDecodeServices(b *testing.B) {
-	for _, s := range []bench.Size{bench.S, bench.M} {
+	for _, s := range []bench.Size{bench.S, bench.M, bench.Single} {
 		body := benchFixture(b, s, "services")
 		b.Run(s.Name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))

@@ -8,34 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
-func fixture(t testing.TB, scenario, endpoint string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "docker", scenario, endpoint+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func scenarios(t testing.TB) []string {
-	t.Helper()
-	// A scenario is a directory with an /info answer (testdata/docker also
-	// holds a README).
-	dirs, err := filepath.Glob(filepath.Join("..", "testdata", "docker", "*", "info.json"))
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no fixtures: %v", err)
-	}
-	var out []string
-	for _, d := range dirs {
-		out = append(out, filepath.Base(filepath.Dir(d)))
-	}
-	return out
-}
-
 func TestDecodeHealthyFixture(t *testing.T) {
-	info, err := DecodeInfo(bytes.NewReader(fixture(t, "healthy-3m2w", "info")))
+	info, err := DecodeInfo(bytes.NewReader(testkit.Body(t, "healthy-3m2w", "info")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +22,7 @@ func TestDecodeHealthyFixture(t *testing.T) {
 		t.Errorf("info = %+v", info)
 	}
 
-	nodes, err := DecodeNodes(bytes.NewReader(fixture(t, "healthy-3m2w", "nodes")))
+	nodes, err := DecodeNodes(bytes.NewReader(testkit.Body(t, "healthy-3m2w", "nodes")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +48,7 @@ func TestDecodeHealthyFixture(t *testing.T) {
 		t.Errorf("%d nodes, %d managers, %d leaders; want 5, 3, 1", len(nodes), managers, leaders)
 	}
 
-	services, err := DecodeServices(bytes.NewReader(fixture(t, "healthy-3m2w", "services")))
+	services, err := DecodeServices(bytes.NewReader(testkit.Body(t, "healthy-3m2w", "services")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,10 +104,10 @@ type stdTask struct {
 func TestDecodeTasksAgreesWithEncodingJSON(t *testing.T) {
 	var dec TasksDecoder
 	var got Tasks
-	for _, sc := range scenarios(t) {
+	for _, sc := range testkit.Scenarios(t) {
 		for _, ep := range []string{"tasks", "tasks-all"} {
-			body := fixture(t, sc, ep)
-			if _, err := os.Stat(filepath.Join("..", "testdata", "docker", sc, ep+".status")); err == nil {
+			body := testkit.Body(t, sc, ep)
+			if _, err := os.Stat(filepath.Join(testkit.ScenarioDir(sc), ep+".status")); err == nil {
 				continue // an error answer, not a task list
 			}
 			var want []stdTask
@@ -159,17 +137,17 @@ func TestDecodeTasksAgreesWithEncodingJSON(t *testing.T) {
 }
 
 func TestDecodeEveryFixture(t *testing.T) {
-	for _, sc := range scenarios(t) {
-		if _, err := DecodeInfo(bytes.NewReader(fixture(t, sc, "info"))); err != nil {
+	for _, sc := range testkit.Scenarios(t) {
+		if _, err := DecodeInfo(bytes.NewReader(testkit.Body(t, sc, "info"))); err != nil {
 			t.Errorf("%s info: %v", sc, err)
 		}
-		if _, err := os.Stat(filepath.Join("..", "testdata", "docker", sc, "nodes.status")); err == nil {
+		if _, err := os.Stat(filepath.Join(testkit.ScenarioDir(sc), "nodes.status")); err == nil {
 			continue
 		}
-		if _, err := DecodeNodes(bytes.NewReader(fixture(t, sc, "nodes"))); err != nil {
+		if _, err := DecodeNodes(bytes.NewReader(testkit.Body(t, sc, "nodes"))); err != nil {
 			t.Errorf("%s nodes: %v", sc, err)
 		}
-		if _, err := DecodeServices(bytes.NewReader(fixture(t, sc, "services"))); err != nil {
+		if _, err := DecodeServices(bytes.NewReader(testkit.Body(t, sc, "services"))); err != nil {
 			t.Errorf("%s services: %v", sc, err)
 		}
 	}
@@ -178,7 +156,7 @@ func TestDecodeEveryFixture(t *testing.T) {
 func TestDecodeTruncatedNeverPanics(t *testing.T) {
 	var dec TasksDecoder
 	for _, ep := range []string{"nodes", "services", "tasks", "info"} {
-		body := fixture(t, "healthy-3m2w", ep)
+		body := testkit.Body(t, "healthy-3m2w", ep)
 		step := max(len(body)/200, 1)
 		for cut := 0; cut < len(body)-1; cut += step {
 			r := bytes.NewReader(body[:cut])

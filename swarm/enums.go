@@ -24,10 +24,6 @@ var nodeStateNames = [...]string{"ready", "down", "unknown", "disconnected"}
 
 func (s NodeState) String() string { return nodeStateNames[s] }
 
-// Alive reports whether the node counts as alive for the cluster status:
-// ready, or unknown (the state every node passes through after a leader change).
-func (s NodeState) Alive() bool { return s == NodeReady || s == NodeUnknown }
-
 func parseNodeState(b []byte) NodeState {
 	for i, n := range nodeStateNames {
 		if string(b) == n {

@@ -1,3 +1,6 @@
+// Why a read failed: the kinds of failure, the Engine API's error answers
+// and their classification, each with what the operator should do.
+
 package swarm
 
 import (
@@ -6,10 +9,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/go-json-experiment/json"
 )
 
 // Kind classifies why a read failed, so that the exporter logs one line per
@@ -55,6 +61,17 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	return fmt.Sprintf("Docker API answered %d: %s", e.StatusCode, e.Message)
+}
+
+// apiError reads the error answer of a request: Docker's {"message": …},
+// else the body as it is.
+func apiError(status int, body io.Reader) error {
+	raw, _ := io.ReadAll(io.LimitReader(body, 64<<10))
+	var msg struct{ Message string }
+	if json.Unmarshal(raw, &msg) != nil || msg.Message == "" {
+		msg.Message = string(raw)
+	}
+	return &APIError{StatusCode: status, Message: msg.Message}
 }
 
 // Messages the daemon answers when it cannot serve cluster state. Docker
@@ -147,4 +164,14 @@ func stateError(info *Info) *Error {
 			Hint: "deploy the exporter on a manager node (constraint node.role == manager) or point --docker.host at a manager"}
 	}
 	return nil
+}
+
+// classifyVersion recognises the Docker client's refusal of a daemon older
+// than the client's minimum API version.
+func classifyVersion(err error) *Error {
+	if err == nil || !strings.Contains(err.Error(), "is not supported by this client") {
+		return nil
+	}
+	return &Error{Kind: KindAPIVersion, Err: err,
+		Hint: "swarm_exporter needs Engine API " + MinAPIVersion + " (Docker 20.10) or newer: upgrade Docker"}
 }

@@ -32,6 +32,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/placement"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
@@ -43,12 +44,8 @@ import (
 // are decoded by the other tests.
 func addSeeds(f *testing.F, endpoints []string, extra ...string) {
 	f.Helper()
-	dirs, err := filepath.Glob(filepath.Join("..", "testdata", "docker", "*", endpoints[0]+".json"))
-	if err != nil || len(dirs) == 0 {
-		f.Fatalf("no captured answers in testdata/docker: %v", err)
-	}
-	for _, dir := range dirs {
-		dir = filepath.Dir(dir)
+	for _, sc := range testkit.Scenarios(f) {
+		dir := testkit.ScenarioDir(sc)
 		for _, ep := range endpoints {
 			body, err := os.ReadFile(filepath.Join(dir, ep+".json"))
 			if errors.Is(err, os.ErrNotExist) {
@@ -134,6 +131,7 @@ var decodedNames = []string{
 	"UpdateStatus", "StartedAt", "ServiceStatus", "RunningTasks", "DesiredTasks", "CompletedTasks",
 	"ServerVersion", "Swarm", "NodeID", "NodeAddr", "LocalNodeState", "ControlAvailable", "Error",
 	"Nodes", "Managers", "Cluster", "RemoteManagers", "ServiceID", "DesiredState",
+	"Slot", "JobIteration", "Index", "JobStatus",
 }
 
 // dockerLike reports whether data is JSON that Docker's encoder could have
@@ -186,7 +184,7 @@ func TestDockerLike(t *testing.T) {
 			t.Errorf("dockerLike(%s) = %v, want %v", in, got, want)
 		}
 	}
-	dirs, _ := filepath.Glob(filepath.Join("..", "testdata", "docker", "*", "*.json"))
+	dirs, _ := filepath.Glob(filepath.Join(testkit.ScenarioDir("*"), "*.json"))
 	for _, d := range dirs {
 		body, err := os.ReadFile(d)
 		if err != nil {
@@ -432,6 +430,8 @@ func FuzzDecodeServices(f *testing.F) {
 		`[{"ID":"s1","Spec":{"TaskTemplate":{"ContainerSpec":{"Image":"a@b@sha256:x"},"Placement":{"Constraints":["node.role==manager",""],"Platforms":[{"OS":"linux"},null]}}}}]`,
 		`[{"ID":"s1","Spec":{"Name":"a\"b\\c\nd","Labels":{"com.docker.stack.namespace":"☃\"\\\n"}}}]`,
 		`[{"ID":"s1","ServiceStatus":{"RunningTasks":1,"DesiredTasks":2,"CompletedTasks":3}}]`,
+		`[{"ID":"s1","JobStatus":{"JobIteration":{"Index":4},"LastExecution":"2024-01-02T03:04:05Z"}},{"ID":"s2","JobStatus":{"JobIteration":null}},{"ID":"s3","JobStatus":null}]`,
+		`[{"ID":"s1","JobStatus":{"JobIteration":{"Index":-4}}}]`, `[{"ID":"s1","JobStatus":{"JobIteration":[]}}]`,
 	)...)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		services, err := swarm.DecodeServices(bytes.NewReader(data))
@@ -490,6 +490,7 @@ type refService struct {
 		StartedAt *time.Time
 	}
 	ServiceStatus *struct{ RunningTasks, DesiredTasks, CompletedTasks uint64 }
+	JobStatus     *struct{ JobIteration struct{ Index uint64 } }
 }
 
 var updateStates = []swarm.UpdateState{swarm.Updating, swarm.UpdatePaused, swarm.UpdateCompleted,
@@ -548,6 +549,9 @@ func (r *refService) expect() swarm.Service {
 	if st := r.ServiceStatus; st != nil {
 		s.Reported = swarm.ReportedStatus{Running: st.RunningTasks, Desired: st.DesiredTasks, Completed: st.CompletedTasks}
 	}
+	if js := r.JobStatus; js != nil {
+		s.HasJobStatus, s.JobIteration = true, js.JobIteration.Index
+	}
 	return s
 }
 
@@ -563,16 +567,22 @@ func equalService(a, b swarm.Service) bool {
 
 // refTask is a task as encoding/json (and json v2) decode it.
 type refTask struct {
+	ID           string
 	ServiceID    string
 	NodeID       string
+	Slot         uint64
+	JobIteration *struct{ Index uint64 }
 	DesiredState string
 	Status       struct{ State string }
 }
 
 // flatTask is a decoded task with its IDs resolved.
 type flatTask struct {
-	Service, Node  string
-	State, Desired swarm.TaskState
+	ID, Slot        uint64
+	JobIteration    uint64
+	HasJobIteration bool
+	Service, Node   string
+	State, Desired  swarm.TaskState
 }
 
 func taskState(name string) swarm.TaskState {
@@ -585,14 +595,21 @@ func taskState(name string) swarm.TaskState {
 }
 
 // expectTasks is the documented result: tasks without a service are
-// dropped, a task without a node has none, unknown states are TaskUnknown.
+// dropped, a task without a node has none, unknown states are TaskUnknown,
+// the ID is TaskIDHash's (0 for none), a missing or null JobIteration is
+// none.
 func expectTasks(ref []refTask) []flatTask {
 	var out []flatTask
 	for _, r := range ref {
 		if r.ServiceID == "" {
 			continue
 		}
-		out = append(out, flatTask{r.ServiceID, r.NodeID, taskState(r.Status.State), taskState(r.DesiredState)})
+		ft := flatTask{ID: swarm.TaskIDHash(r.ID), Slot: r.Slot, Service: r.ServiceID, Node: r.NodeID,
+			State: taskState(r.Status.State), Desired: taskState(r.DesiredState)}
+		if r.JobIteration != nil {
+			ft.HasJobIteration, ft.JobIteration = true, r.JobIteration.Index
+		}
+		out = append(out, ft)
 	}
 	return out
 }
@@ -620,7 +637,11 @@ func checkTasks(t *testing.T, ts *swarm.Tasks) []flatTask {
 		}
 		inRange(t, "State", task.State, swarm.NumTaskStates)
 		inRange(t, "Desired", task.Desired, swarm.NumTaskStates)
-		ft := flatTask{Service: ts.ServiceIDs[task.Service], State: task.State, Desired: task.Desired}
+		if task.JobIteration != 0 && !task.HasJobIteration {
+			t.Fatalf("task %d: an iteration without JobIteration: %+v", i, task)
+		}
+		ft := flatTask{ID: task.ID, Slot: task.Slot, JobIteration: task.JobIteration, HasJobIteration: task.HasJobIteration,
+			Service: ts.ServiceIDs[task.Service], State: task.State, Desired: task.Desired}
 		if task.Node >= 0 {
 			ft.Node = ts.NodeIDs[task.Node]
 		}
@@ -633,7 +654,7 @@ func checkTasks(t *testing.T, ts *swarm.Tasks) []flatTask {
 // input: a list with other IDs, and a body cut short (an error midway); the
 // input itself is read twice too.
 var previous = []string{
-	`[{"ServiceID":"p1","NodeID":"pn1","DesiredState":"running","Status":{"State":"running"}},` +
+	`[{"ID":"pt1","ServiceID":"p1","NodeID":"pn1","Slot":9,"JobIteration":{"Index":5},"DesiredState":"running","Status":{"State":"running"}},` +
 		`{"ServiceID":"p2","NodeID":"pn2"},{"ServiceID":"p3","NodeID":"pn1"},{"ServiceID":"p1"}]`,
 	`[{"ServiceID":"q1","NodeID":"qn1"},{"ServiceID":"q2","NodeID":"q`,
 }
@@ -647,6 +668,11 @@ func FuzzDecodeTasks(f *testing.F) {
 		`[{"ServiceID":"s\u0041\n\"","NodeID":"n\\","Status":{"State":"run\u006eing","Message":{"a":[1,2]}},"DesiredState":"ready"}]`,
 		`[{"ServiceID":1}]`, `[{"Status":[]}]`, `[{"Status":{"State":true}}]`, `[{"ServiceID":"s"},]`,
 		`[{"ServiceID":"a"},{"ServiceID":"b","NodeID":"n"},{"ServiceID":"a","NodeID":"n"}]`,
+		`[{"ID":"t1","ServiceID":"s","Slot":3,"JobIteration":{"Index":7}},{"ID":"","ServiceID":"s","Slot":null,"JobIteration":null}]`,
+		`[{"ID":"t\u0031","ServiceID":"s","JobIteration":{}},{"ID":null,"ServiceID":"s","JobIteration":{"Index":null}}]`,
+		`[{"ID":"t1","ServiceID":"s","Slot":-1}]`, `[{"ID":"t1","ServiceID":"s","Slot":1.5}]`,
+		`[{"ID":"t1","ServiceID":"s","Slot":18446744073709551616}]`, `[{"ID":1,"ServiceID":"s"}]`,
+		`[{"ID":"t1","ServiceID":"s","JobIteration":3}]`, `[{"ID":"t1","ServiceID":"s","JobIteration":{"Index":"3"}}]`,
 	)...)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var dec swarm.TasksDecoder

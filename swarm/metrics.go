@@ -1,7 +1,9 @@
+// The reader's self-metrics: requests, their duration and bytes, reads and
+// failed reads.
+
 package swarm
 
 import (
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,13 +58,4 @@ func (m *readMetrics) observe(endpoint, code string, start time.Time, n int64) {
 	if n > 0 {
 		m.bytes.WithLabelValues(endpoint).Add(float64(n))
 	}
-}
-
-func containsAny(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
 }

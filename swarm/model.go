@@ -119,7 +119,19 @@ type Service struct {
 	Replicas      uint64
 	MaxConcurrent uint64 // replicated jobs only
 	Constraints   []string
-	Platforms     []placement.Platform
+	// Platforms do not decide which nodes a global service wants a task
+	// on: Docker's global orchestrators create one on every node that
+	// matches the constraints, and the scheduler leaves it pending
+	// ("unsupported platform") where the platform does not match.
+	Platforms []placement.Platform
+	// JobIteration is a job's current run (JobStatus.JobIteration.Index):
+	// every update of a job, `--force` included, starts a new one, and only
+	// the tasks of the current one count, as Docker counts them.
+	// HasJobStatus is false when the service has no JobStatus (a service
+	// that is not a job); its tasks are then counted whatever their
+	// iteration.
+	JobIteration uint64
+	HasJobStatus bool
 	// UpdateState is the state of the last update or rollback, UpdateNone
 	// when the service was never updated.
 	UpdateState     UpdateState
@@ -146,8 +158,19 @@ type Tasks struct {
 
 // Task is one current task.
 type Task struct {
-	Service int32 // index into Tasks.ServiceIDs
-	Node    int32 // index into Tasks.NodeIDs; -1 when not assigned to a node
-	State   TaskState
-	Desired TaskState
+	// ID is TaskIDHash of the task's ID, 0 when it has none: enough to
+	// tell a task from the one it replaced, in 8 bytes instead of 25.
+	ID uint64
+	// Slot is the slot of a replicated service's or replicated job's
+	// task; 0 for a global one, whose "slot" is its node.
+	Slot uint64
+	// JobIteration is the JobIteration.Index of a job's task: the run of
+	// the job it belongs to. HasJobIteration is false when the task has
+	// none (tasks of services that are not jobs).
+	JobIteration    uint64
+	Service         int32 // index into Tasks.ServiceIDs
+	Node            int32 // index into Tasks.NodeIDs; -1 when not assigned to a node
+	State           TaskState
+	Desired         TaskState
+	HasJobIteration bool
 }

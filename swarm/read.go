@@ -1,3 +1,6 @@
+// The read of the swarm: one shared read at a time, its five requests, the
+// election grace, and one log line per change of outcome.
+
 package swarm
 
 import (
@@ -73,7 +76,6 @@ type Reader struct {
 	services     scanner
 	lastTask     atomic.Int64
 	lastServices atomic.Int64
-	ready        atomic.Bool
 	// lastLeader is when the last read that saw a leader started (Unix
 	// nanoseconds), 0 before any.
 	lastLeader atomic.Int64
@@ -143,16 +145,12 @@ func (r *Reader) Close() error {
 	return r.api.Close()
 }
 
-// Ready reports whether the daemon answered the last ping.
-func (r *Reader) Ready() bool { return r.ready.Load() }
-
 // Ping pings the daemon (and negotiates the API version once).
 func (r *Reader) Ping(ctx context.Context) (client.PingResult, error) {
 	res, err := r.api.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
 	if err != nil {
 		r.metrics.requests.WithLabelValues("ping", "error").Inc()
 	}
-	r.ready.Store(err == nil)
 	return res, err
 }
 
@@ -357,15 +355,6 @@ func (r *Reader) get(ctx context.Context, endpoint, path string, query url.Value
 	return nil
 }
 
-func apiError(status int, body io.Reader) error {
-	raw, _ := io.ReadAll(io.LimitReader(body, 64<<10))
-	var msg struct{ Message string }
-	if json.Unmarshal(raw, &msg) != nil || msg.Message == "" {
-		msg.Message = string(raw)
-	}
-	return &APIError{StatusCode: status, Message: msg.Message}
-}
-
 func (r *Reader) classify(ctx context.Context, endpoint string, err error) *Error {
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		// A body cut short by the deadline surfaces as a decode error.
@@ -379,16 +368,6 @@ func (r *Reader) classify(ctx context.Context, endpoint string, err error) *Erro
 		return e
 	}
 	return classify(endpoint, r.host, err)
-}
-
-// classifyVersion recognises the Docker client's refusal of a daemon older
-// than the client's minimum API version.
-func classifyVersion(err error) *Error {
-	if err == nil || !containsAny(err.Error(), "is not supported by this client") {
-		return nil
-	}
-	return &Error{Kind: KindAPIVersion, Err: err,
-		Hint: "swarm_exporter needs Engine API " + MinAPIVersion + " (Docker 20.10) or newer: upgrade Docker"}
 }
 
 // record updates the self-metrics and logs once per change of outcome.

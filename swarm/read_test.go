@@ -16,17 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
-
-func load(t testing.TB, scenario string) *fakedocker.Fixture {
-	t.Helper()
-	f, err := fakedocker.LoadFixture(filepath.Join("..", "testdata", "docker", scenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
 
 func newReader(t testing.TB, host string, timeout time.Duration, reg prometheus.Registerer, logger log.Logger) *swarm.Reader {
 	t.Helper()
@@ -39,7 +31,7 @@ func newReader(t testing.TB, host string, timeout time.Duration, reg prometheus.
 }
 
 func TestReadHealthy(t *testing.T) {
-	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
 	defer srv.Close()
 	r := newReader(t, srv.Host, 5*time.Second, nil, nil)
 
@@ -104,7 +96,7 @@ func TestReadFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
-			srv := fakedocker.New(load(t, tt.scenario))
+			srv := fakedocker.New(testkit.Fixture(t, tt.scenario))
 			defer srv.Close()
 			snap := newReader(t, srv.Host, 5*time.Second, nil, nil).Read(context.Background())
 			var e *swarm.Error
@@ -122,7 +114,7 @@ func TestReadFailures(t *testing.T) {
 }
 
 func TestReadQuorumLost(t *testing.T) {
-	srv := fakedocker.New(load(t, "quorum-lost"))
+	srv := fakedocker.New(testkit.Fixture(t, "quorum-lost"))
 	defer srv.Close()
 	snap := newReader(t, srv.Host, 5*time.Second, nil, nil).Read(context.Background())
 	if snap.Err != nil || !snap.NoLeader {
@@ -145,7 +137,7 @@ func TestReadUnreachable(t *testing.T) {
 }
 
 func TestReadOldAPI(t *testing.T) {
-	f := load(t, "healthy-3m2w")
+	f := testkit.Fixture(t, "healthy-3m2w")
 	f.Ping = http.Header{"Api-Version": {"1.40"}}
 	srv := fakedocker.New(f)
 	defer srv.Close()
@@ -160,7 +152,7 @@ func TestReadOldAPI(t *testing.T) {
 }
 
 func TestReadMalformed(t *testing.T) {
-	f := load(t, "healthy-3m2w")
+	f := testkit.Fixture(t, "healthy-3m2w")
 	f.Responses["nodes"] = fakedocker.Response{Body: []byte(`[{"ID":"x","Status":{"State":`)}
 	srv := fakedocker.New(f)
 	defer srv.Close()
@@ -172,7 +164,7 @@ func TestReadMalformed(t *testing.T) {
 }
 
 func TestReadTimeouts(t *testing.T) {
-	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
 	defer srv.Close()
 	srv.Hang("tasks")
 	r := newReader(t, srv.Host, 300*time.Millisecond, nil, nil)
@@ -202,7 +194,7 @@ func TestReadTimeouts(t *testing.T) {
 }
 
 func TestConcurrentReadsShareOneRead(t *testing.T) {
-	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
 	defer srv.Close()
 	srv.Delay("tasks", 200*time.Millisecond) // keep the read in flight while the callers arrive
 	reg := prometheus.NewRegistry()
@@ -231,7 +223,7 @@ func TestConcurrentReadsShareOneRead(t *testing.T) {
 }
 
 func TestCallerGivingUpDoesNotCancelTheSharedRead(t *testing.T) {
-	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
 	defer srv.Close()
 	srv.Delay("tasks", 300*time.Millisecond)
 	r := newReader(t, srv.Host, 5*time.Second, nil, nil)
@@ -253,18 +245,18 @@ func TestCallerGivingUpDoesNotCancelTheSharedRead(t *testing.T) {
 }
 
 func TestLogsOncePerChangeOfState(t *testing.T) {
-	srv := fakedocker.New(load(t, "worker-node"))
+	srv := fakedocker.New(testkit.Fixture(t, "worker-node"))
 	defer srv.Close()
 	var lines logLines
 	r := newReader(t, srv.Host, 5*time.Second, nil, &lines)
 	for range 3 {
 		r.Read(context.Background())
 	}
-	srv.SetFixture(load(t, "healthy-3m2w"))
+	srv.SetFixture(testkit.Fixture(t, "healthy-3m2w"))
 	for range 3 {
 		r.Read(context.Background())
 	}
-	srv.SetFixture(load(t, "quorum-lost"))
+	srv.SetFixture(testkit.Fixture(t, "quorum-lost"))
 	r.Read(context.Background())
 	r.Read(context.Background())
 
@@ -348,7 +340,7 @@ func collectorFor(t *testing.T, reg *prometheus.Registry, name string) prometheu
 // Shortly after a read that saw a leader, "no leader" is an election under
 // way: a failed read, not a KO. After the grace, the quorum is lost.
 func TestElectionGrace(t *testing.T) {
-	srv := fakedocker.New(load(t, "healthy-3m2w"))
+	srv := fakedocker.New(testkit.Fixture(t, "healthy-3m2w"))
 	defer srv.Close()
 	r, err := swarm.NewReader(swarm.Config{Host: srv.Host, Timeout: 5 * time.Second, ElectionGrace: 300 * time.Millisecond})
 	if err != nil {
@@ -357,16 +349,16 @@ func TestElectionGrace(t *testing.T) {
 	defer r.Close()
 
 	// Without any read that saw a leader, no leader is a lost quorum.
-	srv.SetFixture(load(t, "quorum-lost"))
+	srv.SetFixture(testkit.Fixture(t, "quorum-lost"))
 	if snap := r.Read(context.Background()); snap.Err != nil || !snap.NoLeader {
 		t.Fatalf("first read without leader: err %v, no leader %v; want a lost quorum", snap.Err, snap.NoLeader)
 	}
 
-	srv.SetFixture(load(t, "healthy-3m2w"))
+	srv.SetFixture(testkit.Fixture(t, "healthy-3m2w"))
 	if snap := r.Read(context.Background()); snap.Err != nil || snap.NoLeader {
 		t.Fatalf("healthy read: %v", snap.Err)
 	}
-	srv.SetFixture(load(t, "quorum-lost"))
+	srv.SetFixture(testkit.Fixture(t, "quorum-lost"))
 	snap := r.Read(context.Background())
 	var e *swarm.Error
 	if !errors.As(snap.Err, &e) || e.Kind != swarm.KindElection || snap.NoLeader || snap.Info == nil {

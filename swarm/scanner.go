@@ -1,3 +1,8 @@
+// The scanner's JSON grammar: arrays, objects, strings, numbers and
+// literals parsed from a buffer, every value checked, only the members a
+// decoder keeps handed to it. The scanner's input is in scanner_stream.go,
+// its users in tasks_decode.go and services_decode.go.
+
 package swarm
 
 import (
@@ -5,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"unicode/utf8"
 
@@ -508,6 +514,55 @@ func (s *scanner) number(b []byte, i int) (int, error) {
 		return i, s.more()
 	}
 	return i, nil
+}
+
+// uint parses a number or null (0) at b[i] into *dst: an integer in the
+// range of uint64, as json v2 requires.
+func (s *scanner) uint(b []byte, i int, dst *uint64) (int, error) {
+	switch {
+	case i >= len(b):
+		return i, s.more()
+	case b[i] == 'n':
+		*dst = 0
+		return s.literal(b, i)
+	case b[i] != '-' && (b[i] < '0' || b[i] > '9'):
+		return i, s.wrongTypeAt(b, i, "a number")
+	}
+	end, err := s.number(b, i)
+	if err != nil {
+		return end, err
+	}
+	var n uint64
+	for _, c := range b[i:end] {
+		d := uint64(c - '0')
+		if d > 9 || n > (math.MaxUint64-d)/10 {
+			return end, fmt.Errorf("%w at offset %d: %s is not an unsigned 64-bit integer", errWrongType, s.off+int64(i), b[i:end])
+		}
+		n = n*10 + d
+	}
+	*dst = n
+	return end, nil
+}
+
+// version parses one of Docker's Version objects ({"Index": n}) or null
+// at b[i] into *index, and records in *present (when not nil) whether it
+// was an object: json v2's decoding into a *struct{ Index uint64 }.
+func (s *scanner) version(b []byte, i int, index *uint64, present *bool) (int, error) {
+	return s.object(b, i, func() {
+		*index = 0
+		if present != nil {
+			*present = false
+		}
+	}, func() {
+		if present != nil {
+			*present = true
+		}
+	}, func(key, b []byte, i int) (int, error) {
+		if string(key) == "Index" {
+			return s.uint(b, i, index)
+		}
+		return s.skip(b, i)
+	})
 }
 
 // more says that the bytes ran out: at the end of the input, the body was

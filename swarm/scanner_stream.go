@@ -1,9 +1,10 @@
+// The scanner and its input: a goroutine reads the body ahead of the
+// parser into chunks reused across reads, and each element is parsed from
+// one contiguous run of bytes.
+
 package swarm
 
-import (
-	"io"
-	"sync"
-)
+import "io"
 
 // scanner reads a JSON array from a stream and parses it one element at a
 // time, for the answers that grow with the swarm: the task list (see
@@ -15,8 +16,8 @@ import (
 // Docker's encoder never writes either, and the values it keeps are checked.
 //
 // A goroutine reads the body ahead of the parser, into a few chunks reused
-// across calls, so that copying the bytes out of the kernel overlaps
-// parsing them: at 500 nodes that took a fifth of the task list's time.
+// across calls, so that copying the bytes out of the kernel, a good part of
+// the task list's time, overlaps parsing them (docs/benchmarks.md).
 // Each element is parsed from one contiguous run of bytes: what is left of
 // a chunk is copied into the room kept before the next one, and an element
 // cut by the end of a chunk is parsed again once the next has arrived, so
@@ -48,13 +49,10 @@ type chunk struct {
 	err error
 }
 
-// scanners are the scanners of the service list.
-var scanners = sync.Pool{New: func() any { return new(scanner) }}
-
 const (
 	// scanChunk is the size of a chunk, but for the first: large, for
-	// few hand-overs between the goroutines (at 500 nodes, 512 KiB
-	// chunks parse the task list in 36 ms where 64 KiB ones took 41).
+	// few hand-overs between the goroutines (measured against smaller
+	// ones in docs/benchmarks.md).
 	scanChunk = 512 << 10
 	// firstChunk is the size of the first chunk, all that a small swarm's
 	// lists need.

@@ -1,13 +1,22 @@
+// The service list's decoder: a grammar written for the members of a
+// service the exporter uses, run by the scanner of the task list, with
+// json v2's semantics, then Docker's defaults. It is hand-written for
+// speed: json v2 takes about three times as long on this list, longer than
+// the whole task list where services run one replica each
+// (docs/benchmarks.md, "The service list"). FuzzDecodeServices compares it
+// with encoding/json. A new field of a service needs a field in rawService,
+// its case in the grammar below and its field in the fuzz test's
+// refService.
+
 package swarm
 
 import (
-	"fmt"
 	"io"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json"
+
 	"github.com/swarm-exporter/swarm_exporter/placement"
 )
 
@@ -17,6 +26,7 @@ type rawService struct {
 	Spec          serviceSpec
 	UpdateStatus  opt[updateStatus]
 	ServiceStatus opt[serviceStatus]
+	JobStatus     opt[jobStatus]
 }
 
 type serviceSpec struct {
@@ -48,6 +58,10 @@ type updateStatus struct {
 	StartedAt opt[time.Time]
 }
 
+type jobStatus struct {
+	JobIteration uint64 // JobIteration.Index
+}
+
 type serviceStatus struct {
 	RunningTasks, DesiredTasks, CompletedTasks uint64
 }
@@ -65,18 +79,10 @@ func (o *opt[T]) set()   { o.ok = true } // a member that comes twice merges int
 // StackLabel is the label `docker stack deploy` puts on a stack's services.
 const StackLabel = "com.docker.stack.namespace"
 
-// DecodeServices decodes a /services?status=true response, one service at a
-// time. It uses the scanner of the task list (see TasksDecoder): at
-// thousands of services, decoding them into structs with json v2 kept a
-// second core busy for most of the time the task list took.
-func DecodeServices(r io.Reader) ([]Service, error) {
-	s := scanners.Get().(*scanner)
-	defer scanners.Put(s)
-	return decodeServices(s, r, 0)
-}
-
-// decodeServices decodes a service list with s, into a list with room for n
-// services.
+// decodeServices decodes a /services?status=true response with s, one
+// service at a time, into a list with room for n services. It uses the
+// scanner of the task list: decoding the services into structs with json v2
+// costs several times as much (docs/benchmarks.md, "The service list").
 func decodeServices(s *scanner, r io.Reader, n int) ([]Service, error) {
 	var services []Service
 	if n > 0 {
@@ -147,6 +153,9 @@ func (raw *rawService) service() Service {
 			s.UpdateStartedAt = u.v.StartedAt.v
 		}
 	}
+	if js := &raw.JobStatus; js.ok {
+		s.HasJobStatus, s.JobIteration = true, js.v.JobIteration
+	}
 	if st := &raw.ServiceStatus; st.ok {
 		s.Reported = ReportedStatus{Running: st.v.RunningTasks, Desired: st.v.DesiredTasks, Completed: st.v.CompletedTasks}
 	}
@@ -187,6 +196,14 @@ func (s *scanner) service(b []byte, i int, raw *rawService) (int, error) {
 					return s.uint(b, i, &st.v.DesiredTasks)
 				case "CompletedTasks":
 					return s.uint(b, i, &st.v.CompletedTasks)
+				}
+				return s.skip(b, i)
+			})
+		case "JobStatus":
+			js := &raw.JobStatus
+			return s.object(b, i, js.reset, js.set, func(key, b []byte, i int) (int, error) {
+				if string(key) == "JobIteration" {
+					return s.version(b, i, &js.v.JobIteration, nil)
 				}
 				return s.skip(b, i)
 			})
@@ -330,34 +347,6 @@ func printableASCII(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// uint parses a number or null (0) at b[i] into *dst: an integer in the
-// range of uint64, as json v2 requires.
-func (s *scanner) uint(b []byte, i int, dst *uint64) (int, error) {
-	switch {
-	case i >= len(b):
-		return i, s.more()
-	case b[i] == 'n':
-		*dst = 0
-		return s.literal(b, i)
-	case b[i] != '-' && (b[i] < '0' || b[i] > '9'):
-		return i, s.wrongTypeAt(b, i, "a number")
-	}
-	end, err := s.number(b, i)
-	if err != nil {
-		return end, err
-	}
-	var n uint64
-	for _, c := range b[i:end] {
-		d := uint64(c - '0')
-		if d > 9 || n > (math.MaxUint64-d)/10 {
-			return end, fmt.Errorf("%w at offset %d: %s is not an unsigned 64-bit integer", errWrongType, s.off+int64(i), b[i:end])
-		}
-		n = n*10 + d
-	}
-	*dst = n
-	return end, nil
 }
 
 // optUint parses a number or null (missing) at b[i] into *dst.

@@ -28,25 +28,25 @@ import (
 )
 
 const (
-	// maxAllocPerService bounds the bytes a scrape allocates per service.
-	// A scrape allocates about 1 kB per service (each with 10 tasks): its
-	// decoded form (strings and entry), its report entry and its share of
-	// the task list; the decoders and the exposition reuse their buffers.
-	// Four times that catches a copy of a response per service or an
-	// allocation per series: the client library's registry, which the text
-	// writer replaced, allocated 7.4 kB per service.
+	// maxAllocPerService bounds the bytes a scrape allocates per service:
+	// its decoded form (strings and entry), its report entry and its share
+	// of the task list, as the decoders and the exposition reuse their
+	// buffers. About four times what it allocates (docs/benchmarks.md,
+	// "The regression check"), it catches a copy of a response per service
+	// or an allocation per series, as the client library's registry made.
 	maxAllocPerService = 4 << 10
 	// maxKeptPerService bounds what the exporter keeps between scrapes
 	// per service: the buffers of one exposition (the label values, values
 	// and text of the service's series, with the room append leaves) and
-	// the decoders' tables of IDs, reused from scrape to scrape, about 3 kB
-	// per service with its share of nodes and tasks; a second copy of
-	// them, or of a read, would pass 4 kB.
+	// the decoders' tables of IDs, reused from scrape to scrape, and the
+	// task replacements' slots of the last read, with its share of nodes
+	// and tasks; a second copy of them, or of a read, would pass it
+	// (docs/benchmarks.md).
 	maxKeptPerService = 4 << 10
 	// maxGrowthPerService bounds how much more the exporter keeps per
 	// service after twenty more scrapes: nothing is expected, and the
-	// measure varies by ±25 bytes per service from run to run. A leak of
-	// one 16-byte string per service and scrape is 320 bytes.
+	// measure varies by a few tens of bytes per service from run to run. A
+	// leak of one 16-byte string per service and scrape is 320 bytes.
 	maxGrowthPerService = 64
 	// maxRequests is the number of Docker API requests of one read:
 	// /_ping, /info, /nodes, /services and /tasks.

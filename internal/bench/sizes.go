@@ -45,21 +45,24 @@ func (s Size) String() string {
 	return fmt.Sprintf("%s (%d nodes, %d services, %d tasks)", s.Name, s.Nodes(), s.Services+s.Global, s.Tasks())
 }
 
-// The sizes of issue #5: 10 replicas per service, 20 global services and 4
+// The sizes of the scale targets: 10 replicas per service, 20 global services and 4
 // history tasks per slot, on 10 to 1000 nodes with 50 to 10000 services.
 // "wide" and "tall" keep one dimension small and the other large: their
-// cost follows their bytes, not nodes × services.
+// cost follows their bytes, not nodes × services. "single" is m with one
+// replica per service: its service list is a large part of a read, where
+// m's is a small one.
 var (
-	XS    = Size{Name: "xs", Managers: 3, Workers: 7, Services: 50, Replicas: 10, Global: 20, History: 4}
-	S     = Size{Name: "s", Managers: 3, Workers: 97, Services: 500, Replicas: 10, Global: 20, History: 4}
-	M     = Size{Name: "m", Managers: 5, Workers: 495, Services: 5000, Replicas: 10, Global: 20, History: 4}
-	L     = Size{Name: "l", Managers: 5, Workers: 995, Services: 10000, Replicas: 10, Global: 20, History: 4}
-	Wide  = Size{Name: "wide", Managers: 5, Workers: 995, Services: 50, Replicas: 10, Global: 20, History: 4}
-	Tall  = Size{Name: "tall", Managers: 3, Workers: 7, Services: 10000, Replicas: 10, Global: 20, History: 4}
-	Sizes = []Size{XS, S, M, L, Wide, Tall}
+	XS     = Size{Name: "xs", Managers: 3, Workers: 7, Services: 50, Replicas: 10, Global: 20, History: 4}
+	S      = Size{Name: "s", Managers: 3, Workers: 97, Services: 500, Replicas: 10, Global: 20, History: 4}
+	M      = Size{Name: "m", Managers: 5, Workers: 495, Services: 5000, Replicas: 10, Global: 20, History: 4}
+	L      = Size{Name: "l", Managers: 5, Workers: 995, Services: 10000, Replicas: 10, Global: 20, History: 4}
+	Wide   = Size{Name: "wide", Managers: 5, Workers: 995, Services: 50, Replicas: 10, Global: 20, History: 4}
+	Tall   = Size{Name: "tall", Managers: 3, Workers: 7, Services: 10000, Replicas: 10, Global: 20, History: 4}
+	Single = Size{Name: "single", Managers: 5, Workers: 495, Services: 5000, Replicas: 1, Global: 20, History: 4}
+	Sizes  = []Size{XS, S, M, L, Wide, Tall, Single}
 )
 
-// Target is the size the issue's targets apply to.
+// Target is the size the scale targets apply to (docs/benchmarks.md).
 var Target = M
 
 // Lookup returns the size of that name.

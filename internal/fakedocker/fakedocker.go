@@ -95,15 +95,6 @@ func New(f *Fixture) *Server {
 	return s
 }
 
-// NewUnix starts a server on a unix socket at path, as a daemon listens.
-func NewUnix(f *Fixture, path string) (*Server, error) {
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, err
-	}
-	return Serve(f, l), nil
-}
-
 // Serve starts a server on l, a TCP or unix listener.
 func Serve(f *Fixture, l net.Listener) *Server {
 	s := newServer(f)

@@ -2,7 +2,6 @@ package monitoring
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -10,43 +9,24 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
 // Scenarios are the captured swarms in testdata/docker that a scrape can be
 // taken from.
-func Scenarios() ([]string, error) {
-	entries, err := os.ReadDir(Path("testdata", "docker"))
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() {
-			out = append(out, e.Name())
-		}
-	}
-	return out, nil
-}
+func Scenarios() ([]string, error) { return testkit.ScenarioNames() }
 
 // FakeDocker serves the captured Docker API answers of a scenario
 // (testdata/docker/<scenario>) on loopback until the test ends.
 func FakeDocker(t testing.TB, scenario string) *fakedocker.Server {
 	t.Helper()
-	f, err := fakedocker.LoadFixture(Path("testdata", "docker", scenario))
-	if err != nil {
-		t.Fatalf("loading fixture %s: %v", scenario, err)
-	}
-	s := fakedocker.New(f)
-	t.Cleanup(s.Close)
-	return s
+	return testkit.FakeDocker(t, scenario)
 }
 
 var (
@@ -71,11 +51,7 @@ func BuildExporter(t testing.TB) string {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "swarm_exporter")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
-	}
-	cmd := exec.Command(goTool, "build", "-o", bin, ".")
+	cmd := exec.Command(testkit.GoTool(), "build", "-o", bin, ".")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the exporter: %v\n%s", err, out)
@@ -101,34 +77,17 @@ func FreeAddr(t testing.TB) string {
 type Process struct {
 	Addr string // host:port it listens on
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testkit.LockedBuffer
 }
 
 // Output returns what the process printed so far.
 func (p *Process) Output() string { return p.out.String() }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // start runs a program and waits until GET http://addr+readyPath answers
 // 200, stopping it (by its own process id) when the test ends.
 func start(t testing.TB, addr, readyPath, bin string, args ...string) *Process {
 	t.Helper()
-	p := &Process{Addr: addr, out: &syncBuffer{}}
+	p := &Process{Addr: addr, out: &testkit.LockedBuffer{}}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
@@ -232,14 +191,4 @@ func ExportedSeriesNames(t testing.TB) map[string]bool {
 		}
 	}
 	return names
-}
-
-// SortedKeys returns a set's members, sorted.
-func SortedKeys(set map[string]bool) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

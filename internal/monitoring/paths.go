@@ -1,45 +1,13 @@
 package monitoring
 
 import (
-	"errors"
-	"os"
 	"path/filepath"
-	"runtime"
+
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
-// Root returns the repository's root directory: the one holding go.mod,
-// found from this source file's location (so that it works from any test's
-// working directory).
-func Root() string {
-	_, file, _, ok := runtime.Caller(0)
-	if ok {
-		if root, err := findRoot(filepath.Dir(file)); err == nil {
-			return root
-		}
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		panic(err)
-	}
-	root, err := findRoot(wd)
-	if err != nil {
-		panic(err)
-	}
-	return root
-}
-
-func findRoot(dir string) (string, error) {
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above " + dir)
-		}
-		dir = parent
-	}
-}
+// Root returns the repository's root directory (see testkit.Root).
+func Root() string { return testkit.Root() }
 
 // Path returns a path inside the repository, from slash-separated elements.
 func Path(elem ...string) string {

@@ -104,11 +104,6 @@ func (p *Prometheus) Query(ctx context.Context, expr string) ([]Sample, error) {
 	return p.query(ctx, url.Values{"query": {expr}})
 }
 
-// QueryAt runs an instant query at a given time.
-func (p *Prometheus) QueryAt(ctx context.Context, expr string, at time.Time) ([]Sample, error) {
-	return p.query(ctx, url.Values{"query": {expr}, "time": {formatTime(at)}})
-}
-
 func formatTime(t time.Time) string {
 	return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64)
 }

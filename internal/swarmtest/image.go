@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
 // workloadSourceDir is ./workload beside this file.
@@ -25,17 +27,8 @@ func workloadSourceDir() (string, error) {
 	return dir, nil
 }
 
-// GoTool returns the go command to build with: the one on PATH, else the
-// one of the toolchain that built this binary, else /usr/local/go/bin/go.
-func GoTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "/usr/local/go/bin/go"
-}
+// GoTool returns the go command to build with (see testkit.GoTool).
+func GoTool() string { return testkit.GoTool() }
 
 func fileExists(p string) bool {
 	_, err := os.Stat(p)

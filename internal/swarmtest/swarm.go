@@ -183,7 +183,6 @@ type Swarm struct {
 	nodes    []*Node
 	closed   bool
 	images   map[string]string // image tag -> saved tarball
-	joinToks map[Role]string
 	watchdog *time.Timer
 
 	closeOnce sync.Once

@@ -9,7 +9,7 @@
 // /nodes, /services?status=true and the current tasks, before and after
 // the scrapes), runs sequential scrapes, plain and gzip-compressed (what
 // Prometheus asks for), then waves of concurrent scrapes, and prints one
-// table row per size beside the targets of issue #5, marked met or not at
+// table row per size beside the scale targets, marked met or not at
 // the target size, then where the time goes and the growth table: time and
 // memory per megabyte the daemon returns. docs/benchmarks.md explains it.
 package main
@@ -40,7 +40,7 @@ import (
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
 )
 
-// The targets of issue #5, at the target size.
+// The scale targets (docs/benchmarks.md), at the target size.
 const (
 	maxRequests  = 5
 	maxP50Floors = 5.0

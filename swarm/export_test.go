@@ -1,0 +1,18 @@
+package swarm
+
+import (
+	"io"
+	"sync"
+)
+
+// scanners are the scanners DecodeServices reuses, as the reader reuses its
+// own: a fresh one would allocate its chunks on every call.
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
+
+// DecodeServices decodes a /services?status=true response, for the tests
+// and benchmarks of the service decoder.
+func DecodeServices(r io.Reader) ([]Service, error) {
+	s := scanners.Get().(*scanner)
+	defer scanners.Put(s)
+	return decodeServices(s, r, 0)
+}
