@@ -7,6 +7,8 @@ import (
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	"github.com/swarm-exporter/swarm_exporter/internal/monitoring"
 )
 
 // The alert matrix's bookkeeping, apart from any I/O: what a row expects,
@@ -440,4 +442,77 @@ func TestAlertMatrixCells(t *testing.T) {
 	}
 	t.Logf("a failing row in the table:\n%s", mxTable([]mxTableRow{{Lane: "29", Row: "worker killed", Status: "FAIL",
 		Cells: mxEvaluate(exp, cases[4].ds, faults, heals, bounds)}}))
+}
+
+// TestAlertMatrixForCopy checks how the matrix shortens the for: of the
+// alerts (without a swarm), and logs what it makes of the shipped ones.
+func TestAlertMatrixForCopy(t *testing.T) {
+	alert := func(name, expr, f string) monitoring.Rule { return monitoring.Rule{Alert: name, Expr: expr, For: f} }
+	got, err := mxForCopy([]monitoring.Rule{
+		alert("Blip", "x == 0", "1m"),
+		alert("Node", "x == 1", "2m"),
+		alert("Down", "x == 2", "3m"),
+		alert("AlsoDown", "y == 2", "3m"),
+		alert("Slow", "x == 3", "5m"),
+		alert("Rejected", "max_over_time(x[2m]) > 0", "5m"),
+		alert("Loop", "loop:rate5m > 0", "15m"),
+		alert("Rare", "changes(x[1h]) > 3", "5m"),
+	}, []monitoring.Rule{{Record: "loop:rate5m", Expr: "rate(loops_total[5m])"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]time.Duration{
+		"Blip": time.Minute, "Node": 2 * time.Minute, // kept
+		"Down": 2*time.Minute + 12*time.Second, "AlsoDown": 2*time.Minute + 12*time.Second,
+		"Slow":     2*time.Minute + 36*time.Second,
+		"Rejected": 3 * time.Minute, // its window (2m) and a minute
+		"Loop":     6 * time.Minute, // its recording rule's window (5m) and a minute
+		"Rare":     2*time.Minute + 36*time.Second,
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: the copy's for: is %v, want %v", name, got[name], w)
+		}
+	}
+	// The order is kept: with a shipped for: of 3m against 5m's shorter
+	// copies, the gap holds.
+	got, err = mxForCopy([]monitoring.Rule{alert("A", "a", "3m"), alert("B", "max_over_time(b[3m])", "3m10s"), alert("C", "c", "3m20s")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(got["A"] < got["B"] && got["B"]+mxForGap <= got["C"]) {
+		t.Errorf("the order of the shipped for: is lost: %v", got)
+	}
+
+	var alerts, recording []monitoring.Rule
+	for _, files := range []func() ([]string, error){monitoring.AlertRuleFiles, monitoring.RecordingRuleFiles} {
+		paths, err := files()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range paths {
+			rf, err := monitoring.LoadRuleFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range rf.Groups {
+				for _, r := range g.Rules {
+					if r.Alert != "" {
+						alerts = append(alerts, r)
+					} else {
+						recording = append(recording, r)
+					}
+				}
+			}
+		}
+	}
+	copies, err := mxForCopy(alerts, recording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, r := range alerts {
+		lines = append(lines, fmt.Sprintf("%s %s→%s", r.Alert, r.For, mxDur(copies[r.Alert])))
+	}
+	t.Logf("the shipped alerts' for: in the matrix's copy: %s", strings.Join(lines, ", "))
 }

@@ -15,6 +15,7 @@ import (
 
 // The alert matrix's lanes: a swarm each, its exporters and targets, its
 // steps and rows, and what each row was notified (see TestAlertMatrix).
+
 // runLane boots the lane's swarm and exporters, registers them with
 // Prometheus and runs the steps.
 func (m *matrix) runLane(t *testing.T, spec mxLaneSpec) {
@@ -23,11 +24,14 @@ func (m *matrix) runLane(t *testing.T, spec mxLaneSpec) {
 		t.Fatalf("%v (the matrix runs a lane on each engine)", err)
 	}
 	l := &mxLane{m: m, t: t, spec: spec}
+	done := sync.OnceFunc(m.laneDone)
+	t.Cleanup(done) // a lane that fails does not hold the others
 	m.mu.Lock()
 	m.lanes[spec.Cluster] = l
 	m.laneOrder = append(m.laneOrder, spec.Cluster)
 	m.mu.Unlock()
 	l.s = swarmtest.StartForTest(t, swarmtest.Options{Engine: eng, Prefix: spec.Prefix, Subnet: spec.Subnet})
+	l.pin, l.pinned = spec.Pin(l.s)
 	t.Logf("%s: swarm of Docker %s up", spec.Cluster, eng.Version)
 	if spec.Setup != nil {
 		spec.Setup(l)
@@ -40,11 +44,19 @@ func (m *matrix) runLane(t *testing.T, spec mxLaneSpec) {
 		l.startInstance(in)
 	}
 	l.register(targets)
-	t.Cleanup(l.deregister)
 	l.began = time.Now()
 	for i, st := range spec.Steps {
 		m.runStep(t, l, i+1, st)
 	}
+	// A lane that is done keeps its swarm, healthy and watched, until
+	// every lane is: a swarm that vanished would page as unmonitored
+	// while the other lane runs. Whatever it is notified meanwhile is
+	// outside its steps, and fails the test.
+	done()
+	m.waitLanes()
+	l.mu.Lock()
+	l.ended = time.Now()
+	l.mu.Unlock()
 }
 
 // mxLaneSpec is a lane: a swarm, its cluster label and its steps.
@@ -53,8 +65,11 @@ type mxLaneSpec struct {
 	Engine         string // swarmtest engine name
 	Prefix, Subnet string
 	Cluster        string
-	Setup          func(l *mxLane) // services every step may rely on
-	Steps          []mxStep
+	// Pin places every service the lane creates (a constraint, and the
+	// nodes it selects) on nodes that no row faults: see mxLanes.
+	Pin   func(s *swarmtest.Swarm) (constraint string, nodes int)
+	Setup func(l *mxLane) // services every step may rely on
+	Steps []mxStep
 }
 
 // mxStep is one row, or rows about different services run at once.
@@ -78,12 +93,14 @@ type mxRow struct {
 
 // mxLane is a running lane.
 type mxLane struct {
-	m     *matrix
-	t     *testing.T
-	spec  mxLaneSpec
-	s     *swarmtest.Swarm
-	inst  []*mxInstance
-	began time.Time
+	m      *matrix
+	t      *testing.T
+	spec   mxLaneSpec
+	s      *swarmtest.Swarm
+	pin    string // placement constraint of the lane's services
+	pinned int    // how many nodes it selects
+	inst   []*mxInstance
+	began  time.Time
 
 	mu      sync.Mutex
 	results []*mxResult
@@ -136,15 +153,11 @@ func (l *mxLane) register(targets []string) {
 	l.m.prom.WaitFor(l.t, fmt.Sprintf(`up{job=%q, cluster=%q} == 1`, mxJob, l.spec.Cluster), len(targets), time.Minute)
 }
 
-// deregister removes the lane's targets: Prometheus stops scraping them
-// before the lane's exporters stop.
-func (l *mxLane) deregister() {
-	os.Remove(filepath.Join(l.m.sdDir, l.spec.Cluster+".json"))
-	l.mu.Lock()
-	l.ended = time.Now()
-	l.mu.Unlock()
-	// file_sd notices at once (inotify); give it one refresh to be sure.
-	time.Sleep(6 * time.Second)
+// createService creates a service on the lane's pinned nodes: args are
+// docker service create's, the image and its command last.
+func (l *mxLane) createService(args ...string) error {
+	_, err := l.s.CreateService(append([]string{"--constraint", l.pin}, args...)...)
+	return err
 }
 
 // hostObj maps a hostname label to the node's harness name.
@@ -209,13 +222,19 @@ func (m *matrix) runStep(t *testing.T, l *mxLane, i int, st mxStep) {
 			m.runRow(t, l, st.Rows[0], results[0])
 			return
 		}
-		for j, r := range st.Rows {
-			t.Run(r.Name, func(t *testing.T) {
-				t.Parallel()
-				m.runRow(t, l, r, results[j])
-			})
-		}
+		mxAtOnce(st.Rows, func(r *mxRow) {
+			t.Run(r.Name, func(t *testing.T) { m.runRow(t, l, r, mxResultOf(st, results, r)) })
+		})
 	})
+}
+
+func mxResultOf(st mxStep, results []*mxResult, r *mxRow) *mxResult {
+	for i, row := range st.Rows {
+		if row == r {
+			return results[i]
+		}
+	}
+	panic("no result for row " + r.Name)
 }
 
 func (l *mxLane) lastEnd() time.Time {
@@ -436,6 +455,7 @@ func mxTableRows(results []*mxResult) []mxTableRow {
 		row := mxTableRow{Lane: r.Lane, Row: r.Row, Cells: r.Cells, Muted: r.Muted, Notes: notes}
 		r.mu.Unlock()
 		row.Status = r.status()
+		out = append(out, row)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -88,17 +89,49 @@ import (
 func TestAlertMatrix(t *testing.T) {
 	swarmtest.RequireSwarmTest(t)
 	m := mxSetup(t)
-	// After both lanes (parallel subtests), before the pipeline stops.
-	t.Cleanup(func() {
-		m.checkAll(t)
-		m.report(t)
-	})
-	for _, spec := range mxLanes() {
+	// The lanes run at once: subtests started from goroutines, not
+	// t.Parallel, whose slots (-parallel, the number of CPUs by default)
+	// would queue them.
+	lanes := mxLanes()
+	m.lanesLeft = len(lanes)
+	mxAtOnce(lanes, func(spec mxLaneSpec) {
+		ran := false
 		t.Run(spec.Name, func(t *testing.T) {
-			t.Parallel()
+			ran = true
 			m.runLane(t, spec)
 		})
+		if !ran { // not selected by -run
+			m.laneDone()
+		}
+	})
+	m.checkAll(t)
+	m.report(t)
+}
+
+// laneDone says that a lane ran its steps (or stopped); once per lane.
+func (m *matrix) laneDone() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lanesLeft--
+	m.lanesCond.Broadcast()
+}
+
+// waitLanes waits until every lane ran its steps.
+func (m *matrix) waitLanes() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for m.lanesLeft > 0 {
+		m.lanesCond.Wait()
 	}
+}
+
+// mxAtOnce calls f for each item at once and waits for all.
+func mxAtOnce[T any](items []T, f func(T)) {
+	var wg sync.WaitGroup
+	for _, it := range items {
+		wg.Go(func() { f(it) })
+	}
+	wg.Wait()
 }
 
 // The matrix's timing (see TestAlertMatrix).
@@ -121,12 +154,94 @@ const (
 	mxDetect = 75 * time.Second
 )
 
-// mxFor is the for: of the test's copy of an alert whose shipped for: is d.
+// mxFor shortens a shipped for: d: kept up to mxForKept, the excess
+// divided by mxForDivisor.
 func mxFor(d time.Duration) time.Duration {
 	if d <= mxForKept {
 		return d
 	}
 	return mxForKept + ((d - mxForKept) / mxForDivisor).Truncate(time.Second)
+}
+
+// mxForGap is the least difference between the copy's for: of two alerts
+// whose shipped for: differ: several evaluations, so that the one that
+// fires first is firing (in ALERTS) when the other would.
+const mxForGap = 10 * time.Second
+
+// mxForCopy returns the for: of each alert in the test's copy. It is
+// mxFor's, with two corrections that keep what the shipped durations mean:
+//   - an alert whose condition counts over a window (a [5m] in its
+//     expression or in a recording rule it reads) and whose shipped for:
+//     is longer than the window keeps a for: longer than the window by a
+//     minute: one burst, which holds such a condition for one window, must
+//     not fire the copy when it does not fire the shipped rule;
+//   - the order: an alert whose shipped for: is longer than another's
+//     fires at least mxForGap later in the copy too (the rules rank the
+//     alerts of one object by which fires first).
+func mxForCopy(alerts, recording []monitoring.Rule) (map[string]time.Duration, error) {
+	exprs := map[string][]string{}
+	for _, r := range recording {
+		exprs[r.Record] = append(exprs[r.Record], r.Expr)
+	}
+	type item struct {
+		name          string
+		shipped, copy time.Duration
+	}
+	var items []item
+	for _, r := range alerts {
+		f, err := mxParseDuration(r.For)
+		if err != nil {
+			return nil, fmt.Errorf("%s: for: %w", r.Alert, err)
+		}
+		c := mxFor(f)
+		w, err := mxWindow(r.Expr, exprs)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.Alert, err)
+		}
+		if f > w && c < w+time.Minute {
+			c = min(f, w+time.Minute)
+		}
+		items = append(items, item{r.Alert, f, c})
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i].shipped < items[j].shipped })
+	out := map[string]time.Duration{}
+	var below, group time.Duration // the longest copy of the shorter shipped for:, of this one
+	for i := range items {
+		if i > 0 && items[i].shipped > items[i-1].shipped {
+			below = max(below, group)
+			group = 0
+		}
+		if i > 0 && items[i].shipped > 0 && below > 0 {
+			items[i].copy = max(items[i].copy, below+mxForGap)
+		}
+		group = max(group, items[i].copy)
+		out[items[i].name] = items[i].copy
+	}
+	return out, nil
+}
+
+var mxRange = regexp.MustCompile(`\[([0-9]+[smhdwy](?:[0-9]+[smhdwy])*)(?::[^\]]*)?\]`)
+
+// mxWindow returns the longest range ([5m]) in expr and in the
+// expressions of the recording rules it names.
+func mxWindow(expr string, recording map[string][]string) (time.Duration, error) {
+	all := []string{expr}
+	names, err := monitoring.MetricNames(expr)
+	if err != nil {
+		return 0, err
+	}
+	for _, n := range names {
+		all = append(all, recording[n]...)
+	}
+	var w time.Duration
+	for _, e := range all {
+		for _, m := range mxRange.FindAllStringSubmatch(e, -1) {
+			if d, err := mxParseDuration(m[1]); err == nil {
+				w = max(w, d)
+			}
+		}
+	}
+	return w, nil
 }
 
 // matrix is the pipeline the lanes share.
@@ -147,6 +262,8 @@ type matrix struct {
 	queries []monitoring.PanelQuery
 
 	mu        sync.Mutex
+	lanesLeft int                // lanes still running their steps
+	lanesCond *sync.Cond         // signalled as lanesLeft falls
 	lanes     map[string]*mxLane // by cluster
 	laneOrder []string
 	panelData map[string][]string // query → rows in which it returned data
@@ -166,24 +283,30 @@ func mxSetup(t *testing.T) *matrix {
 	monitoring.Tool(t, "prometheus")
 	monitoring.Alertmanager(t)
 	m := &matrix{amtool: monitoring.Tool(t, "amtool"), start: time.Now(), lanes: map[string]*mxLane{},
-		panelData: map[string][]string{}, rules: map[string]monitoring.Rule{}, forOf: map[string]time.Duration{}}
-	files, err := monitoring.AlertRuleFiles()
-	faultMust(t, err)
-	for _, f := range files {
-		rf, err := monitoring.LoadRuleFile(f)
+		panelData: map[string][]string{}, rules: map[string]monitoring.Rule{}}
+	m.lanesCond = sync.NewCond(&m.mu)
+	var alerts, recording []monitoring.Rule
+	for _, files := range []func() ([]string, error){monitoring.AlertRuleFiles, monitoring.RecordingRuleFiles} {
+		paths, err := files()
 		faultMust(t, err)
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				if r.Alert == "" {
-					continue
+		for _, f := range paths {
+			rf, err := monitoring.LoadRuleFile(f)
+			faultMust(t, err)
+			for _, g := range rf.Groups {
+				for _, r := range g.Rules {
+					if r.Alert != "" {
+						m.rules[r.Alert] = r
+						alerts = append(alerts, r)
+					} else {
+						recording = append(recording, r)
+					}
 				}
-				m.rules[r.Alert] = r
-				d, err := mxParseDuration(r.For)
-				faultMust(t, err)
-				m.forOf[r.Alert] = mxFor(d)
 			}
 		}
 	}
+	var err error
+	m.forOf, err = mxForCopy(alerts, recording)
+	faultMust(t, err)
 	m.runbook, err = mxRunbookEvents()
 	faultMust(t, err)
 	m.flags, err = mxDeployFlags(mxScrape)
@@ -216,7 +339,11 @@ func mxSetup(t *testing.T) *matrix {
 		RuleDurations: func(rule, key string, d time.Duration) time.Duration {
 			switch key {
 			case "for":
-				return mxFor(d)
+				if c, ok := m.forOf[rule]; ok {
+					return c
+				}
+				durErr = fmt.Errorf("%s: a for: that is not an alert's", rule)
+				return d
 			case "keep_firing_for":
 				return d
 			}
