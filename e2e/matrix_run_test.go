@@ -194,9 +194,13 @@ func mxAlertKeys(as []monitoring.Alert) []string {
 }
 
 // waitQuiet waits until no alert of the row's scope is pending or firing
-// in Prometheus, nor held by Alertmanager, for mxQuiet.
+// in Prometheus, nor held by Alertmanager, for mxQuiet. Firing alerts have
+// timeout to end; a pending one as long as its for: (it fires or clears
+// by then, unless it keeps going pending and back).
 func (x *mxRun) waitQuiet(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
+	firstPending := map[string]time.Time{}
 	var quietSince time.Time
 	for {
 		as, err := x.alerts("")
@@ -206,19 +210,29 @@ func (x *mxRun) waitQuiet(timeout time.Duration) {
 				held = append(held, monitoring.LabelsKey(a.Labels))
 			}
 		}
+		now := time.Now()
+		for _, a := range as {
+			k := monitoring.LabelsKey(a.Labels)
+			if _, ok := firstPending[k]; !ok && a.State == "pending" {
+				firstPending[k] = now
+				if d := now.Add(x.m.forOf[a.Labels["alertname"]] + mxHoldMargin); d.After(deadline) {
+					deadline = d
+				}
+			}
+		}
 		if err == nil && len(as) == 0 && len(held) == 0 {
 			if quietSince.IsZero() {
-				quietSince = time.Now()
+				quietSince = now
 			}
-			if time.Since(quietSince) >= mxQuiet {
+			if now.Sub(quietSince) >= mxQuiet {
 				return
 			}
 		} else {
 			quietSince = time.Time{}
 		}
-		if time.Now().After(deadline) {
+		if now.After(deadline) {
 			x.t.Errorf("%s / %s: after %v the cluster is not quiet: Prometheus %v, Alertmanager %v (err %v)",
-				x.l.spec.Cluster, x.res.Row, timeout, mxAlertKeys(as), held, err)
+				x.l.spec.Cluster, x.res.Row, now.Sub(start).Round(time.Second), mxAlertKeys(as), held, err)
 			return
 		}
 		time.Sleep(time.Second)
