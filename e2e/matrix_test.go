@@ -23,12 +23,12 @@ import (
 // a real Prometheus, the shipped alertmanager.yml on a real Alertmanager,
 // and a webhook that records every notification. Each row of the matrix is
 // a real event on a real swarm and the exact notifications it must
-// produce (docs/runbook.md, "What pages when"): alert, severity, object
-// (swarm, node, service or exporter instance), how many times firing and
-// resolved, the bound from the fault to the first notification and from
-// the swarm healing to the resolved one (never more than 2 minutes).
-// Whatever else is notified fails the row. At the end the matrix is logged
-// as a table (go test -v shows it).
+// produce, taken from the runbook's "What pages when" table (see
+// matrix_runbook_test.go): alert, severity, object (swarm, node, service or
+// exporter instance), once firing and once resolved, within a bound from
+// the fault to the first notification and from the swarm healing to the
+// resolved one (2 minutes). Whatever else is notified fails the row. At the
+// end the matrix is logged as a table (go test -v shows it).
 //
 // The pipeline. One Prometheus scrapes two swarms under the job "matrix"
 // (the rules must not depend on the job's name), each target with a
@@ -38,8 +38,11 @@ import (
 // host against its manager's socket through the read-only proxy of
 // proxy_test.go, with the flags of deploy/exporter.yml (read from the file,
 // so that they cannot drift; only --read.max-age is scaled to the shorter
-// scrape interval, see mxDeployFlags). A lane's exporters are registered as
-// targets (file_sd) when its swarm is up and removed when it is torn down.
+// scrape interval, see mxDeployFlags). A lane registers its exporters as
+// targets (file_sd) once its swarm is up. A manager's exporter dies and
+// comes back with its node, as a task of the global service does; on a
+// locked manager it keeps running, as one run outside the swarm's tasks
+// does (a task would not start there).
 //
 // What differs from the shipped configuration, and why:
 //   - scrape_interval and evaluation_interval are 2 s instead of 15 s, so
@@ -49,42 +52,52 @@ import (
 //     repeat interval is 6 h: a notification repeated within the test is a
 //     duplicate;
 //   - for: durations up to 2 minutes are kept as shipped; above that, the
-//     excess is divided by 5 (5m becomes 2m36s, 10m 3m36s, 15m 4m36s, see
-//     mxFor). Every alert that a blip could raise (an election, a node
-//     restart, a scrape that fails once) keeps its shipped for:, the order
-//     of the durations is kept (the rules rank alerts of one object by
-//     which fires first), and the longest rows fit the budget. A shorter
-//     for: only makes an alert fire sooner: a row that expects no page
-//     holds its state longer than the copy's for: of every alert it names
-//     as one that could fire (mxRow.CouldFire), so the shipped rules would
-//     not page either. keep_firing_for: is kept as shipped.
+//     excess is divided by 5 (5m becomes 2m36s, 10m 3m36s), but a for:
+//     longer than a window its condition counts over stays longer than
+//     the window by a minute (SwarmServiceCrashLooping's 15m over a 5m rate
+//     becomes 6m), and a longer shipped for: stays longer in the copy (see
+//     mxForCopy). So every alert that a blip could raise (an election, a
+//     node restart, a scrape that fails once) keeps its shipped for:, one
+//     burst of task replacements fires no crash loop, the rules' ranking
+//     of the alerts of one object (which fires first) holds, and the
+//     matrix fits in about 20 minutes. A shorter for: only makes an alert
+//     fire sooner: a row that expects no page holds its state longer than
+//     the copy's for: of every alert it names as one that could fire
+//     (mxRow.CouldFire), so the shipped rules would not page either. The
+//     expressions, their windows and keep_firing_for: are as shipped.
 //   - nothing else: monitoring.WriteConfig and WriteAlertmanagerConfig
 //     check that the copies differ from the shipped files in those values
 //     only.
 //
 // Rows. Each lane runs its steps one after the other, the two lanes at
 // the same time; a step is one row, or several rows about different
-// services run at once. Each row starts on a quiet swarm (no alert
-// pending or firing for its cluster), injects its fault, holds it until
-// every expected alert was notified and every alert that went pending has
-// fired or cleared (and at least the for: of what it names as could
-// fire), heals the swarm, waits until the resolutions arrived and the
-// cluster is quiet again. Notifications are told apart by their cluster
-// label; a notification for no lane's cluster, or outside a lane's steps,
-// fails the test.
+// services run at once. Each row starts on a quiet cluster (no alert of
+// it pending or firing, nor held by Alertmanager), injects its fault,
+// holds it until every expected alert was notified and every alert that
+// went pending has fired or cleared (and at least the for: of what it
+// names as could fire), heals the swarm (timed when the harness sees it
+// whole again), and the step ends once the cluster is quiet again.
+// Notifications are told apart by their cluster label and belong to the
+// step during which their alert started; a notification for no lane's
+// cluster, or outside a lane's steps (a lane that is done keeps its swarm
+// up and watched until the other is done), fails the test. The services
+// run on nodes that no row of their lane faults, so that node faults
+// replace no task (see mxLanes).
 //
 // Also checked: every dashboard panel query runs against the real
-// Prometheus at the peak of each row and had data in some row, no query
-// that is not about the instances returns a series per instance or two
-// series for one object; every notification is routed to the receiver
-// amtool says, carries rendered summary, description and runbook_url
-// annotations, and no alert episode is notified twice.
+// Prometheus at the peak of each row and had data in some row, and one
+// that is not about the instances returns no series per instance nor two
+// series for one object; every dashboard variable finds values; every
+// notification is routed to the receiver that amtool finds for its labels
+// in the copied alertmanager.yml, keeps the target labels, carries a
+// rendered summary, description and runbook_url naming its node or
+// service, and no alert episode is notified twice.
 //
 // Run one lane or one row with -run, e.g. -run 'TestAlertMatrix/29' or
-// -run 'TestAlertMatrix/20.10/services/crash'. SWARM_MATRIX_BREAK breaks
-// the pipeline on purpose to show that the matrix catches it
-// (comma separated): no-inhibit (the copy of alertmanager.yml loses its
-// inhibit rules), two-alertmanagers (Prometheus notifies two unclustered
+// -run 'TestAlertMatrix/20.10/2_services/crash'. SWARM_MATRIX_BREAK breaks
+// the pipeline on purpose to show that the matrix catches it (comma
+// separated): no-inhibit (the copy of alertmanager.yml loses its inhibit
+// rules), two-alertmanagers (Prometheus notifies two unclustered
 // Alertmanagers: every notification twice).
 func TestAlertMatrix(t *testing.T) {
 	swarmtest.RequireSwarmTest(t)
