@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"testing"
@@ -102,7 +103,22 @@ type mxDelivery struct {
 type mxMark struct {
 	Name string
 	At   time.Time
+	// Began is when the heal began (zero for a fault): a resolution
+	// before it came in the middle of the outage; one between Began and
+	// At came as the swarm healed.
+	Began time.Time
 }
+
+// began returns when a heal began.
+func (m mxMark) began() time.Time {
+	if m.Began.IsZero() {
+		return m.At
+	}
+	return m.Began
+}
+
+// mxNone is a latency that was not measured: nothing was delivered.
+const mxNone = time.Duration(math.MinInt64)
 
 // mxBounds gives the default latency bounds of an expectation.
 type mxBounds struct {
@@ -120,7 +136,9 @@ type mxCell struct {
 	Alert, Severity  string
 	Obj              mxObj
 	Firing, Resolved int
-	// Fire and Resolve are the latencies (-1 when nothing was delivered);
+	// Fire and Resolve are the latencies (mxNone when nothing was
+	// delivered; a resolution that came while the swarm healed is
+	// negative);
 	// FireBound and ResolveBound what they were held to.
 	Fire, Resolve           time.Duration
 	FireBound, ResolveBound time.Duration
@@ -129,22 +147,22 @@ type mxCell struct {
 
 func (c mxCell) ok() bool { return len(c.Problems) == 0 }
 
-func markAt(marks []mxMark, name string, first bool) (time.Time, bool) {
+func markAt(marks []mxMark, name string, first bool) (mxMark, bool) {
 	if len(marks) == 0 {
-		return time.Time{}, false
+		return mxMark{}, false
 	}
 	if name == "" {
 		if first {
-			return marks[0].At, true
+			return marks[0], true
 		}
-		return marks[len(marks)-1].At, true
+		return marks[len(marks)-1], true
 	}
 	for _, m := range marks {
 		if m.Name == name {
-			return m.At, true
+			return m, true
 		}
 	}
-	return time.Time{}, false
+	return mxMark{}, false
 }
 
 // lastBefore returns the last mark at or before t.
@@ -175,7 +193,7 @@ func mxEvaluate(exp []mxExpect, ds []mxDelivery, faults, heals []mxMark, b mxBou
 	for i := range exp {
 		e := &exp[i]
 		expected[e.key()] = true
-		c := mxCell{Exp: e, Alert: e.Alert, Severity: e.Severity, Obj: e.Obj, Fire: -1, Resolve: -1}
+		c := mxCell{Exp: e, Alert: e.Alert, Severity: e.Severity, Obj: e.Obj, Fire: mxNone, Resolve: mxNone}
 		c.FireBound = e.FireWithin
 		if c.FireBound == 0 && b.Fire != nil {
 			c.FireBound = b.Fire(e.Alert)
@@ -191,7 +209,7 @@ func mxEvaluate(exp []mxExpect, ds []mxDelivery, faults, heals []mxMark, b mxBou
 			switch d.Status {
 			case "firing":
 				c.Firing++
-				if hasFault && d.At.Before(fault) {
+				if hasFault && d.At.Before(fault.At) {
 					c.Problems = append(c.Problems, fmt.Sprintf("notified firing at %s, before the fault", d.At.Format("15:04:05")))
 				}
 				if firstFire.IsZero() {
@@ -204,8 +222,8 @@ func mxEvaluate(exp []mxExpect, ds []mxDelivery, faults, heals []mxMark, b mxBou
 				}
 			case "resolved":
 				c.Resolved++
-				if !hasHeal || d.At.Before(heal) {
-					c.Problems = append(c.Problems, fmt.Sprintf("notified resolved at %s, before the swarm healed", d.At.Format("15:04:05")))
+				if !hasHeal || d.At.Before(heal.began()) {
+					c.Problems = append(c.Problems, fmt.Sprintf("notified resolved at %s, before the heal began", d.At.Format("15:04:05")))
 				} else if firstResolve.IsZero() {
 					firstResolve = d.At
 				}
@@ -218,13 +236,13 @@ func mxEvaluate(exp []mxExpect, ds []mxDelivery, faults, heals []mxMark, b mxBou
 			c.Problems = append(c.Problems, fmt.Sprintf("notified resolved %d times, want %d", c.Resolved, e.Resolved))
 		}
 		if !firstFire.IsZero() && hasFault {
-			c.Fire = firstFire.Sub(fault)
+			c.Fire = firstFire.Sub(fault.At)
 			if c.FireBound > 0 && c.Fire > c.FireBound {
 				c.Problems = append(c.Problems, fmt.Sprintf("first notified %v after the fault, bound %v", mxDur(c.Fire), mxDur(c.FireBound)))
 			}
 		}
 		if !firstResolve.IsZero() {
-			c.Resolve = firstResolve.Sub(heal)
+			c.Resolve = firstResolve.Sub(heal.At)
 			if c.ResolveBound > 0 && c.Resolve > c.ResolveBound {
 				c.Problems = append(c.Problems, fmt.Sprintf("resolved %v after the swarm healed, bound %v", mxDur(c.Resolve), mxDur(c.ResolveBound)))
 			}
@@ -236,17 +254,17 @@ func mxEvaluate(exp []mxExpect, ds []mxDelivery, faults, heals []mxMark, b mxBou
 			continue
 		}
 		d0 := byKey[k][0]
-		c := mxCell{Alert: d0.Alert, Severity: d0.Severity, Obj: d0.Obj, Fire: -1, Resolve: -1}
+		c := mxCell{Alert: d0.Alert, Severity: d0.Severity, Obj: d0.Obj, Fire: mxNone, Resolve: mxNone}
 		// Timed from the last fault before it, and the last heal.
 		for _, d := range byKey[k] {
 			if d.Status == "firing" {
 				c.Firing++
-				if at, ok := lastBefore(faults, d.At); ok && c.Fire < 0 {
+				if at, ok := lastBefore(faults, d.At); ok && c.Fire == mxNone {
 					c.Fire = d.At.Sub(at)
 				}
 			} else {
 				c.Resolved++
-				if at, ok := lastBefore(heals, d.At); ok && c.Resolve < 0 {
+				if at, ok := lastBefore(heals, d.At); ok && c.Resolve == mxNone {
 					c.Resolve = d.At.Sub(at)
 				}
 			}
@@ -285,14 +303,18 @@ func mxDuplicates(ds []mxDelivery) []string {
 
 // mxDur renders a latency for the table: whole seconds, minutes past 99 s.
 func mxDur(d time.Duration) string {
-	if d < 0 {
+	if d == mxNone {
 		return "-"
+	}
+	sign := ""
+	if d < 0 {
+		sign, d = "-", -d
 	}
 	d = d.Round(time.Second)
 	if d < 100*time.Second {
-		return fmt.Sprintf("%ds", int(d.Seconds()))
+		return fmt.Sprintf("%s%ds", sign, int(d.Seconds()))
 	}
-	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	return fmt.Sprintf("%s%dm%02ds", sign, int(d.Minutes()), int(d.Seconds())%60)
 }
 
 // mxTableRow is one row of the printed matrix.
@@ -389,7 +411,7 @@ func TestAlertMatrixCells(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	faults := []mxMark{{Name: "kill w1", At: at(0)}}
-	heals := []mxMark{{Name: "kill w1", At: at(300)}}
+	heals := []mxMark{{Name: "kill w1", Began: at(290), At: at(300)}}
 	exp := []mxExpect{page("SwarmNodeDown", "warning", nodeObj("w1"))}
 	d := func(s int, status, alert, severity string, obj mxObj) mxDelivery {
 		return mxDelivery{At: at(s), Status: status, Alert: alert, Severity: severity, Obj: obj, StartsAt: at(10),
@@ -405,6 +427,10 @@ func TestAlertMatrixCells(t *testing.T) {
 			d(140, "firing", "SwarmNodeDown", "warning", nodeObj("w1")),
 			d(320, "resolved", "SwarmNodeDown", "warning", nodeObj("w1")),
 		}, []string{""}},
+		{"resolved as the swarm healed", []mxDelivery{
+			d(140, "firing", "SwarmNodeDown", "warning", nodeObj("w1")),
+			d(295, "resolved", "SwarmNodeDown", "warning", nodeObj("w1")),
+		}, []string{""}},
 		{"nothing", nil, []string{"notified firing 0 times, want 1; notified resolved 0 times, want 1"}},
 		{"late fire, late resolve", []mxDelivery{
 			d(200, "firing", "SwarmNodeDown", "warning", nodeObj("w1")),
@@ -415,7 +441,7 @@ func TestAlertMatrixCells(t *testing.T) {
 			d(200, "resolved", "SwarmNodeDown", "warning", nodeObj("w1")),
 			d(250, "firing", "SwarmNodeDown", "warning", nodeObj("w1")),
 			d(310, "resolved", "SwarmNodeDown", "warning", nodeObj("w1")),
-		}, []string{"notified resolved at 12:03:20, before the swarm healed; notified firing 2 times, want 1; notified resolved 2 times, want 1"}},
+		}, []string{"notified resolved at 12:03:20, before the heal began; notified firing 2 times, want 1; notified resolved 2 times, want 1"}},
 		{"wrong severity, and an unexpected alert", []mxDelivery{
 			d(140, "firing", "SwarmNodeDown", "critical", nodeObj("w1")),
 			d(150, "firing", "SwarmClusterStatusWarning", "warning", swarmObj()),
@@ -441,7 +467,7 @@ func TestAlertMatrixCells(t *testing.T) {
 		t.Errorf("one alert notified firing twice in one episode: duplicates %v", got)
 	}
 	t.Logf("a failing row in the table:\n%s", mxTable([]mxTableRow{{Lane: "29", Row: "worker killed", Status: "FAIL",
-		Cells: mxEvaluate(exp, cases[4].ds, faults, heals, bounds)}}))
+		Cells: mxEvaluate(exp, cases[5].ds, faults, heals, bounds)}}))
 }
 
 // TestAlertMatrixForCopy checks how the matrix shortens the for: of the
@@ -515,4 +541,23 @@ func TestAlertMatrixForCopy(t *testing.T) {
 		lines = append(lines, fmt.Sprintf("%s %s→%s", r.Alert, r.For, mxDur(copies[r.Alert])))
 	}
 	t.Logf("the shipped alerts' for: in the matrix's copy: %s", strings.Join(lines, ", "))
+}
+
+// TestAlertMatrixDeployFlags checks that the matrix runs the exporters with
+// deploy/exporter.yml's flags, --read.max-age scaled to its scrape
+// interval (without a swarm).
+func TestAlertMatrixDeployFlags(t *testing.T) {
+	flags, err := mxDeployFlags(mxScrape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the matrix's exporters run with %q", flags)
+	for _, f := range flags {
+		if v, ok := strings.CutPrefix(f, "--read.max-age="); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 || d >= mxScrape {
+				t.Errorf("%s: not just under the matrix's scrape interval %v", f, mxScrape)
+			}
+		}
+	}
 }

@@ -107,6 +107,7 @@ func (x *mxRun) Heal(name string, healed func() error) {
 	heal := x.heals[name]
 	delete(x.heals, name)
 	x.mu.Unlock()
+	began := time.Now()
 	if heal != nil {
 		if err := heal(); err != nil {
 			x.t.Fatalf("heal %s: %v", name, err)
@@ -117,8 +118,10 @@ func (x *mxRun) Heal(name string, healed func() error) {
 			x.t.Fatalf("heal %s: the swarm does not heal: %v", name, err)
 		}
 	}
-	x.mark(&x.res.Heals, name)
-	x.t.Logf("%s: healed %q", x.l.spec.Cluster, name)
+	x.res.mu.Lock()
+	x.res.Heals = append(x.res.Heals, mxMark{Name: name, At: time.Now(), Began: began})
+	x.res.mu.Unlock()
+	x.t.Logf("%s: healed %q (%v after the heal began)", x.l.spec.Cluster, name, time.Since(began).Round(time.Second))
 }
 
 func (x *mxRun) mark(list *[]mxMark, name string) {
@@ -268,7 +271,8 @@ func (x *mxRun) Hold() {
 		ds := x.m.deliveries(x.l, x.res.From, time.Time{}, now)
 		var missing []string
 		for _, e := range expect {
-			at, ok := markAt(faults, e.Fault, true)
+			mark, ok := markAt(faults, e.Fault, true)
+			at := mark.At
 			if !ok || e.Firing == 0 || late[e.key()] {
 				continue
 			}

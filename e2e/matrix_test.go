@@ -509,7 +509,10 @@ func mxDeployFlags(scrape time.Duration) ([]string, error) {
 			if err != nil {
 				return nil, fmt.Errorf("deploy/exporter.yml: %s: %w", f, err)
 			}
-			scaled := (d * scrape / shipped).Truncate(time.Millisecond)
+			scaled := time.Duration(float64(d) * float64(scrape) / float64(shipped)).Truncate(time.Millisecond)
+			if scaled <= 0 || scaled >= scrape {
+				return nil, fmt.Errorf("deploy/exporter.yml: %s scales to %v for a scrape interval of %v", f, scaled, scrape)
+			}
 			f = name + "=" + scaled.String()
 		}
 		out = append(out, f)
