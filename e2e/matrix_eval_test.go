@@ -383,7 +383,13 @@ func mxTable(rows []mxTableRow) string {
 			line("  "+n, "", "", "", "", "")
 		}
 		if r.Status != "ok" && allOK(r.Cells) {
-			problems = append(problems, fmt.Sprintf("%s / %s: %s", r.Lane, r.Row, r.Status))
+			why := r.Status
+			for _, n := range r.Notes {
+				if m, ok := strings.CutPrefix(n, "✗ "); ok {
+					why = m
+				}
+			}
+			problems = append(problems, fmt.Sprintf("%s / %s: %s", r.Lane, r.Row, why))
 		}
 	}
 	w.Flush()
