@@ -61,7 +61,7 @@ engine: deps
 	./scripts/build-engine.sh
 
 e2e: build engine
-	SWARMTEST=1 $(GO) test -count=1 -p 1 -timeout 40m ./internal/swarmtest/... ./e2e/...
+	SWARMTEST=1 $(GO) test -count=1 -p 1 -timeout 60m ./internal/swarmtest/... ./e2e/...
 
 # The stages of a scrape on their own (go test benchmarks), then whole
 # scrapes of every synthetic size against separate processes (swarmbench).
