@@ -29,7 +29,7 @@ BENCH_PKGS = ./swarm ./report ./collector
 # Packages with fuzz targets.
 FUZZ_PKGS = ./swarm ./placement ./health
 
-.PHONY: all build deps engine run test unit e2e lint bench fuzz clean
+.PHONY: all build deps engine run test unit e2e e2e-full lint bench fuzz clean
 
 all: build
 
@@ -60,8 +60,18 @@ unit:
 engine: deps
 	./scripts/build-engine.sh
 
+# Every real-swarm test on 20.10, and on Docker 29 too those that touch a
+# difference between the engines (swarmtest.OnEachEngine), and mixed swarms.
 e2e: build engine
 	SWARMTEST=1 $(GO) test -count=1 -p 1 -timeout 60m ./internal/swarmtest/... ./e2e/...
+
+# The full matrix: every real-swarm test on each engine alone, then the
+# swarms of both engines. About twice as long as make e2e.
+MIXED_TESTS = TestMixedEngines|TestTwoSwarmsAtOnce
+e2e-full: build engine
+	SWARMTEST=1 SWARMTEST_ENGINE=20.10 $(GO) test -count=1 -p 1 -timeout 60m ./internal/swarmtest/... ./e2e/...
+	SWARMTEST=1 SWARMTEST_ENGINE=29 $(GO) test -count=1 -p 1 -timeout 60m ./internal/swarmtest/... ./e2e/...
+	SWARMTEST=1 $(GO) test -count=1 -p 1 -timeout 20m -run '$(MIXED_TESTS)' ./internal/swarmtest/... ./e2e/...
 
 # The stages of a scrape on their own (go test benchmarks), then whole
 # scrapes of every synthetic size against separate processes (swarmbench).

@@ -45,6 +45,8 @@ const (
 type flags struct {
 	dockerHost    string
 	dockerTimeout time.Duration
+	readMaxAge    time.Duration
+	readServices  string
 	electionGrace time.Duration
 	minManagers   int
 	minWorkers    int
@@ -100,6 +102,12 @@ func newApp(f *flags) (app *kingpin.Application, status *kingpin.CmdClause) {
 		StringVar(&f.dockerHost)
 	app.Flag("docker.timeout", "Deadline of one read of the swarm; also caps every scrape.").
 		Default("10s").DurationVar(&f.dockerTimeout)
+	app.Flag("read.max-age", "Reuse the last successful read for the scrapes that arrive less than this long after it started, instead of reading again; 0 reads on every scrape. "+
+		"Just under the scrape interval (14s for 15s) makes several Prometheus servers share one read per interval; a scrape's data is then up to this old.").
+		Default("0s").DurationVar(&f.readMaxAge)
+	app.Flag("read.services", "Which instances read the services and tasks: always, or leader (only while the manager read through is the swarm's leader; the others report the cluster and the nodes, and leave the services to the leader's exporter). "+
+		"The status API and the status command always read them.").
+		Default("always").EnumVar(&f.readServices, swarm.ServicesModes...)
 	app.Flag("health.min-managers", "Managers a cluster needs to be OK (fault tolerant).").
 		Default(strconv.Itoa(defaults.Thresholds.MinManagers)).IntVar(&f.minManagers)
 	app.Flag("health.min-workers", "Workers a cluster needs to be OK; 0 judges a managers-only swarm by its managers alone.").
@@ -166,8 +174,16 @@ func newMetrics(f *flags, logger log.Logger) (*swarm.Reader, *collector.Exporter
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		versioncollector.NewCollector(exporterName),
 	)
+	services, err := swarm.ParseServicesMode(f.readServices)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if f.readMaxAge < 0 {
+		return nil, nil, nil, fmt.Errorf("--read.max-age=%v: want 0 (read on every scrape) or a positive duration", f.readMaxAge)
+	}
 	reader, err := swarm.NewReader(swarm.Config{
-		Host: f.dockerHost, Timeout: f.dockerTimeout, ElectionGrace: f.electionGrace, Registerer: reg, Logger: logger,
+		Host: f.dockerHost, Timeout: f.dockerTimeout, ElectionGrace: f.electionGrace,
+		MaxAge: f.readMaxAge, Services: services, Registerer: reg, Logger: logger,
 	})
 	if err != nil {
 		return nil, nil, nil, err
@@ -191,7 +207,8 @@ func runServer(f *flags, logger, base log.Logger) error {
 	}
 	defer reader.Close()
 	level.Info(logger).Log("msg", "reading the swarm through", "docker_host", reader.Host(),
-		"collectors", strings.Join(f.collectors.Enabled(), ","), "docker_timeout", f.dockerTimeout)
+		"collectors", strings.Join(f.collectors.Enabled(), ","), "docker_timeout", f.dockerTimeout,
+		"read_max_age", f.readMaxAge, "read_services", f.readServices)
 
 	// Read once at start so that a wrong socket or a worker node is logged
 	// before the first scrape.
@@ -199,7 +216,7 @@ func runServer(f *flags, logger, base log.Logger) error {
 
 	mux := http.NewServeMux()
 	mux.Handle(f.metricsPath, metrics)
-	status := statusapi.Handler(statusPrefix, exp.Report, f.dockerTimeout)
+	status := statusapi.Handler(statusPrefix, exp.FullReport, f.dockerTimeout)
 	mux.Handle(statusPrefix, status)
 	mux.Handle(statusPrefix+"/", status)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {

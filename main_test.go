@@ -192,3 +192,63 @@ func TestHealthFlagDefaults(t *testing.T) {
 		t.Errorf("report.DefaultOptions's thresholds %+v, health.DefaultThresholds %+v", got, want)
 	}
 }
+
+// On a manager that is not the leader, --read.services=leader leaves the
+// services out of the scrapes but not out of the status API, and
+// --read.max-age makes the scrapes within it share one read.
+func TestServerReadFlags(t *testing.T) {
+	f, err := testkit.Fixture(t, "healthy-3m2w").AsNode("06xes3fqfninbivpzrwaqhhbu") // swx-m2, a follower
+	if err != nil {
+		t.Fatal(err)
+	}
+	docker := fakedocker.New(f)
+	t.Cleanup(docker.Close)
+	addr := freeAddress(t)
+	var logs testkit.LockedBuffer
+	go run([]string{"--web.listen-address=" + addr, "--docker.host=" + docker.Host, "--read.services=leader", "--read.max-age=1h"}, io.Discard, &logs)
+	base := "http://" + addr
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := http.Get(base + "/-/healthy"); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not start:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 3 {
+		code, body := get(t, base+"/metrics")
+		if code != 200 || !strings.Contains(body, "docker_swarm_up 1") || !strings.Contains(body, "docker_swarm_node_info{") {
+			t.Fatalf("/metrics: %d\n%s", code, body)
+		}
+		for _, absent := range []string{"\ndocker_swarm_service_info{", "\ndocker_swarm_status{", "\ndocker_swarm_services_status{"} {
+			if strings.Contains(body, absent) {
+				t.Errorf("a follower's /metrics has %s", strings.TrimSpace(absent))
+			}
+		}
+	}
+	// The read at start-up and the scrapes share one read.
+	if got := docker.Requests(); got["nodes"] != 1 || got["services"] != 0 || got["tasks"] != 0 {
+		t.Errorf("requests after 3 scrapes within max-age: %v, want one read of /nodes and none of the services", got)
+	}
+	code, body := get(t, base+"/api/v1/status")
+	if code != 200 || !strings.Contains(body, `"id_service"`) || !strings.Contains(body, `"status_overall"`) {
+		t.Errorf("/api/v1/status on a follower: %d, no services:\n%s", code, body)
+	}
+	if got := docker.Requests(); got["services"] != 1 || got["tasks"] != 1 {
+		t.Errorf("requests after the status API: %v, want one read of the services and tasks", got)
+	}
+	if !strings.Contains(logs.String(), "this manager is not the swarm's leader") {
+		t.Errorf("the follower mode is not logged:\n%s", logs.String())
+	}
+
+	var stderr bytes.Buffer
+	if code := run([]string{"--read.services=never"}, io.Discard, &stderr); code != 64 {
+		t.Errorf("--read.services=never: exit %d, want 64 (%s)", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"--read.max-age=-1s", "--web.listen-address=" + freeAddress(t)}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "--read.max-age") {
+		t.Errorf("--read.max-age=-1s: exit %d, want 1 with a message naming the flag (%s)", code, stderr.String())
+	}
+}

@@ -5,7 +5,6 @@
 package alerts_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,27 +22,11 @@ import (
 
 func alertRules(t *testing.T) []monitoring.Rule {
 	t.Helper()
-	files, err := monitoring.AlertRuleFiles()
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no alert rule file: %v", err)
+	rules, err := monitoring.AlertingRules()
+	if err != nil {
+		t.Fatal(err)
 	}
-	var out []monitoring.Rule
-	for _, f := range files {
-		rf, err := monitoring.LoadRuleFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				if r.Record != "" {
-					t.Errorf("%s: recording rule %s belongs in rules/", f, r.Record)
-					continue
-				}
-				out = append(out, r)
-			}
-		}
-	}
-	return out
+	return rules
 }
 
 func TestPromtoolCheckRules(t *testing.T) {
@@ -69,7 +52,12 @@ func unitTestFiles(t *testing.T) []string {
 
 func TestPromtoolUnitTests(t *testing.T) {
 	promtool := monitoring.Tool(t, "promtool")
-	monitoring.Run(t, promtool, append([]string{"test", "rules"}, unitTestFiles(t)...)...)
+	for _, f := range unitTestFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
+			monitoring.Run(t, promtool, "test", "rules", f)
+		})
+	}
 }
 
 type unitTestFile struct {
@@ -84,21 +72,36 @@ type unitTestFile struct {
 				ExpAnnotations map[string]string `yaml:"exp_annotations"`
 			} `yaml:"exp_alerts"`
 		} `yaml:"alert_rule_test"`
+		PromQLExprTest []struct {
+			Expr       string `yaml:"expr"`
+			EvalTime   string `yaml:"eval_time"`
+			ExpSamples []struct {
+				Labels string  `yaml:"labels"`
+				Value  float64 `yaml:"value"`
+			} `yaml:"exp_samples"`
+		} `yaml:"promql_expr_test"`
 	} `yaml:"tests"`
 }
 
-// Every alert has a unit test where it fires and one where it does not.
+func loadUnitTests(t *testing.T, f string) unitTestFile {
+	t.Helper()
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u unitTestFile
+	if err := yaml.Unmarshal(b, &u); err != nil {
+		t.Fatalf("%s: %v", f, err)
+	}
+	return u
+}
+
+// Every alert has a unit test where it fires, with its labels and
+// annotations, and one where it does not.
 func TestEveryAlertTestedFiringAndNotFiring(t *testing.T) {
 	firing, silent := map[string]int{}, map[string]int{}
 	for _, f := range unitTestFiles(t) {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var u unitTestFile
-		if err := yaml.Unmarshal(b, &u); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+		u := loadUnitTests(t, f)
 		for _, rf := range u.RuleFiles {
 			if _, err := os.Stat(filepath.Join(filepath.Dir(f), rf)); err != nil {
 				t.Errorf("%s: rule file %s: %v", f, rf, err)
@@ -112,8 +115,8 @@ func TestEveryAlertTestedFiringAndNotFiring(t *testing.T) {
 				}
 				firing[a.Alertname]++
 				for _, e := range a.ExpAlerts {
-					if e.ExpLabels["severity"] == "" || e.ExpAnnotations["description"] == "" {
-						t.Errorf("%s %q: expected %s alerts must give labels and annotations", filepath.Base(f), tc.Name, a.Alertname)
+					if e.ExpLabels["severity"] == "" || e.ExpLabels["swarm_labels"] == "" || e.ExpAnnotations["description"] == "" {
+						t.Errorf("%s %q: expected %s alerts must give their labels and annotations", filepath.Base(f), tc.Name, a.Alertname)
 					}
 				}
 			}
@@ -139,6 +142,21 @@ func TestEveryAlertTestedFiringAndNotFiring(t *testing.T) {
 var (
 	alertName  = regexp.MustCompile(`^Swarm[A-Z][A-Za-z0-9]*$`)
 	runbookURL = regexp.MustCompile(`^https://github\.com/swarm-exporter/swarm_exporter/blob/main/docs/runbook\.md#([a-z0-9-]+)$`)
+	// What no rule expression may contain: a job name or target label
+	// (kept by `without` and `ignoring` instead), and aggregations or
+	// matchings that name the labels they keep.
+	forbidden = map[string]*regexp.Regexp{
+		"a job selector":                           regexp.MustCompile(`\bjob\s*(=|!=|=~|!~)`),
+		"a target label":                           regexp.MustCompile(`\b(cluster|env|environment|region)\b`),
+		"an aggregation by labels (use without)":   regexp.MustCompile(`\bby\s*\(`),
+		"a matching on labels (use ignoring)":      regexp.MustCompile(`\bon\s*\(`),
+		"a grouping that names the kept labels":    regexp.MustCompile(`group_(left|right)\s*\(\s*[a-z]`),
+		"absent(), which cannot tell swarms apart": regexp.MustCompile(`\babsent(_over_time)?\s*\(`),
+	}
+	// The alerts about reading the swarm itself: they have no hold.
+	exporterAlerts = map[string]bool{"SwarmExporterDown": true, "SwarmServicesNotRead": true,
+		"SwarmExporterTargetDown": true, "SwarmExporterCannotRead": true}
+	holdSignal = regexp.MustCompile(`job:docker_swarm_(cluster|nodes|services)_read:bool == 0`)
 )
 
 // githubAnchors returns the anchors GitHub gives to a markdown file's
@@ -173,10 +191,21 @@ func githubAnchors(t *testing.T, path string) map[string]bool {
 	return anchors
 }
 
+// holdKind returns what an alert holds on: "cluster", "nodes" or
+// "services" (the job:docker_swarm_*_read:bool its hold branch reads), or
+// "" when it has none.
+func holdKind(r monitoring.Rule) string {
+	if m := holdSignal.FindStringSubmatch(r.Expr); m != nil && strings.Contains(r.Expr, fmt.Sprintf(`ALERTS{alertname=%q, alertstate="firing"}`, r.Alert)) {
+		return m[1]
+	}
+	return ""
+}
+
 func TestAlertConventions(t *testing.T) {
 	anchors := githubAnchors(t, monitoring.Path(monitoring.RunbookFile))
 	runbook, _ := os.ReadFile(monitoring.Path(monitoring.RunbookFile))
 	seen := map[string]bool{}
+	swarmLabels := ""
 	for _, r := range alertRules(t) {
 		if !alertName.MatchString(r.Alert) {
 			t.Errorf("%s: alert names are CamelCase and start with Swarm", r.Alert)
@@ -185,15 +214,33 @@ func TestAlertConventions(t *testing.T) {
 			t.Errorf("%s: defined twice", r.Alert)
 		}
 		seen[r.Alert] = true
-		switch r.Labels["severity"] {
-		case "critical", "warning":
+		sev := r.Labels["severity"]
+		switch sev {
+		case "critical", "warning", "info":
 		default:
-			t.Errorf("%s: severity %q, want critical or warning", r.Alert, r.Labels["severity"])
+			t.Errorf("%s: severity %q, want critical, warning or info", r.Alert, sev)
+		}
+		// The same swarm_labels template on every alert: the inhibit
+		// rules compare it.
+		if swarmLabels == "" {
+			swarmLabels = r.Labels["swarm_labels"]
+		}
+		if r.Labels["swarm_labels"] == "" || r.Labels["swarm_labels"] != swarmLabels {
+			t.Errorf("%s: its swarm_labels label differs from the other alerts'", r.Alert)
+		}
+		if len(r.Labels) != 2 {
+			t.Errorf("%s: labels %v, want severity and swarm_labels only", r.Alert, r.Labels)
 		}
 		for _, a := range []string{"summary", "description", "runbook_url"} {
 			if strings.TrimSpace(r.Annotations[a]) == "" {
 				t.Errorf("%s: no %s annotation", r.Alert, a)
 			}
+		}
+		if len(r.Annotations) != 3 {
+			t.Errorf("%s: annotations %v, want summary, description and runbook_url", r.Alert, r.Annotations)
+		}
+		if strings.Contains(r.Annotations["summary"], "{{") {
+			t.Errorf("%s: the summary is templated; keep it static, with the details in the description", r.Alert)
 		}
 		m := runbookURL.FindStringSubmatch(r.Annotations["runbook_url"])
 		switch {
@@ -207,24 +254,33 @@ func TestAlertConventions(t *testing.T) {
 		if !strings.Contains(string(runbook), "## "+r.Alert+"\n") {
 			t.Errorf("%s: docs/runbook.md has no '## %s' section", r.Alert, r.Alert)
 		}
-		// A for: duration that rides out the few seconds of "unknown"
-		// nodes after a leader change, without hiding an outage for long.
+		// A for: that rides out the few seconds of "unknown" nodes and of
+		// docker_swarm_up 0 around a leader election; notices wait longer.
 		d, err := model.ParseDuration(r.For)
+		lo, hi := time.Minute, 15*time.Minute
+		if sev == "info" {
+			lo, hi = 5*time.Minute, time.Hour
+		}
 		switch {
 		case err != nil:
 			t.Errorf("%s: for: %q: %v", r.Alert, r.For, err)
-		case time.Duration(d) < time.Minute || time.Duration(d) > 10*time.Minute:
-			t.Errorf("%s: for: %s, want between 1m and 10m", r.Alert, r.For)
+		case time.Duration(d) < lo || time.Duration(d) > hi:
+			t.Errorf("%s: for: %s, want between %v and %v for severity %s", r.Alert, r.For, lo, hi, sev)
 		}
-		// Alerts computed from per-node or per-service series, which
-		// vanish while the swarm has no leader, keep firing through it.
-		perObject := strings.Contains(r.Expr, "node:") || strings.Contains(r.Expr, "service:") || strings.Contains(r.Expr, "docker_swarm_service_")
-		if perObject && r.KeepFiringFor == "" {
-			t.Errorf("%s: computed from per-node or per-service series, but has no keep_firing_for", r.Alert)
-		}
+		// Alerts resolve as soon as current series say so: no
+		// keep_firing_for; they hold through missing series with their
+		// hold branch instead.
 		if r.KeepFiringFor != "" {
-			if _, err := model.ParseDuration(r.KeepFiringFor); err != nil {
-				t.Errorf("%s: keep_firing_for: %v", r.Alert, err)
+			t.Errorf("%s: keep_firing_for delays every resolution; hold on job:docker_swarm_*_read:bool instead", r.Alert)
+		}
+		if kind := holdKind(r); kind == "" && !exporterAlerts[r.Alert] {
+			t.Errorf("%s: no hold branch (its own firing ALERTS while job:docker_swarm_*_read:bool == 0)", r.Alert)
+		} else if kind != "" && exporterAlerts[r.Alert] {
+			t.Errorf("%s: an alert about reading the swarm must not hold", r.Alert)
+		}
+		for what, re := range forbidden {
+			if re.MatchString(r.Expr) {
+				t.Errorf("%s: the expression has %s: %s", r.Alert, what, re.FindString(r.Expr))
 			}
 		}
 		// Never once per exporter instance, except the alert about an
@@ -234,7 +290,7 @@ func TestAlertConventions(t *testing.T) {
 			t.Errorf("%s: neither aggregates across instances nor uses de-duplicated recording rules", r.Alert)
 		}
 	}
-	// every runbook section is an alert's
+	// every runbook section named like an alert is an alert's
 	for a := range anchors {
 		if strings.HasPrefix(a, "swarm") && !strings.HasPrefix(a, "swarm_exporter") {
 			found := false
@@ -252,8 +308,9 @@ func TestAlertConventions(t *testing.T) {
 
 // The rules use only series that the exporter exposes (taken from real
 // scrapes of the exporter against the captured Docker API answers), that
-// the recording rules record, or Prometheus's own up.
+// the recording rules record, Prometheus's own up, or ALERTS.
 func TestRulesUseExposedMetrics(t *testing.T) {
+	t.Parallel()
 	exposed := monitoring.ExportedSeriesNames(t)
 	recorded, err := monitoring.RecordedNames()
 	if err != nil {
@@ -271,7 +328,7 @@ func TestRulesUseExposedMetrics(t *testing.T) {
 				continue
 			}
 			for _, n := range names {
-				if !exposed[n] && !recorded[n] && n != "up" {
+				if !exposed[n] && !recorded[n] && n != "up" && n != "ALERTS" {
 					t.Errorf("%s %s%s uses %s, which neither the exporter nor a recording rule provides", filepath.Base(file), r.Record, r.Alert, n)
 				}
 			}
@@ -279,70 +336,142 @@ func TestRulesUseExposedMetrics(t *testing.T) {
 	}
 }
 
+type amConfig struct {
+	Route struct {
+		Receiver string `yaml:"receiver"`
+		Routes   []struct {
+			Matchers []string `yaml:"matchers"`
+			Receiver string   `yaml:"receiver"`
+		} `yaml:"routes"`
+	} `yaml:"route"`
+	Inhibit []struct {
+		Source []string `yaml:"source_matchers"`
+		Target []string `yaml:"target_matchers"`
+		Equal  []string `yaml:"equal"`
+	} `yaml:"inhibit_rules"`
+}
+
+var nameMatcher = regexp.MustCompile(`^alertname(=~|=)"([^"]*)"$`)
+
+// matchedAlerts returns the names of the known alerts a list of matchers
+// selects by alertname.
+func matchedAlerts(t *testing.T, matchers []string, known map[string]bool) []string {
+	t.Helper()
+	var out []string
+	for _, m := range matchers {
+		mm := nameMatcher.FindStringSubmatch(m)
+		if mm == nil {
+			t.Errorf("matcher %s: the inhibit rules select alerts by name only", m)
+			continue
+		}
+		re := regexp.MustCompile("^(?:" + mm[2] + ")$")
+		if mm[1] == "=" {
+			re = regexp.MustCompile("^" + regexp.QuoteMeta(mm[2]) + "$")
+		}
+		for _, alt := range strings.Split(mm[2], "|") {
+			if !known[alt] {
+				t.Errorf("matcher %s names an unknown alert %s", m, alt)
+			}
+		}
+		for n := range known {
+			if re.MatchString(n) {
+				out = append(out, n)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// While an inhibit rule's source fires, its targets must not be able to
+// resolve (Alertmanager would drop the resolution, and lose it for good
+// if the outage outlasts Prometheus's 15 minutes of re-sending it): each
+// target holds while the source's condition lasts. The recording rules
+// make job:docker_swarm_cluster_read:bool == 0 imply nodes_read and
+// services_read == 0, and a lost quorum make nodes_read and services_read
+// 0: covers says which holds each source's condition implies.
+var covers = map[string]map[string]bool{
+	"SwarmExporterDown":    {"cluster": true, "nodes": true, "services": true},
+	"SwarmQuorumLost":      {"nodes": true, "services": true},
+	"SwarmServicesNotRead": {"services": true},
+}
+
 func TestAlertmanagerConfig(t *testing.T) {
 	amtool := monitoring.Tool(t, "amtool")
 	monitoring.Run(t, amtool, "check-config", monitoring.Path("alerts", "alertmanager.yml"))
 
-	// The inhibit rules name existing alerts.
 	b, err := os.ReadFile(monitoring.Path("alerts", "alertmanager.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg struct {
-		Inhibit []struct {
-			Source []string `yaml:"source_matchers"`
-			Target []string `yaml:"target_matchers"`
-			Equal  []string `yaml:"equal"`
-		} `yaml:"inhibit_rules"`
-	}
+	var cfg amConfig
 	if err := yaml.Unmarshal(b, &cfg); err != nil {
 		t.Fatal(err)
 	}
+	rules := map[string]monitoring.Rule{}
 	known := map[string]bool{}
 	for _, r := range alertRules(t) {
+		rules[r.Alert] = r
 		known[r.Alert] = true
 	}
-	nameRe := regexp.MustCompile(`alertname(=~|=|!=)"([^"]*)"`)
-	quorumLostTargets := map[string]bool{}
-	for i, r := range cfg.Inhibit {
-		if len(r.Equal) == 0 || r.Equal[0] != "job" {
-			t.Errorf("inhibit rule %d: equal should start with job, so that one swarm never mutes another", i)
-		}
-		for _, m := range append(append([]string{}, r.Source...), r.Target...) {
-			mm := nameRe.FindStringSubmatch(m)
-			if mm == nil {
-				continue
-			}
-			var names []string
-			if mm[1] == "=~" {
-				re := regexp.MustCompile("^(?:" + mm[2] + ")$")
-				for n := range known {
-					if re.MatchString(n) {
-						names = append(names, n)
-					}
-				}
-				if mm[2] != "Swarm.+" {
-					for _, alt := range strings.Split(mm[2], "|") {
-						if !known[alt] {
-							t.Errorf("inhibit rule %d names an unknown alert %s", i, alt)
-						}
-					}
-				}
-			} else if !known[mm[2]] {
-				t.Errorf("inhibit rule %d names an unknown alert %s", i, mm[2])
-			}
-			if len(r.Source) == 1 && r.Source[0] == `alertname="SwarmQuorumLost"` {
-				for _, n := range names {
-					quorumLostTargets[n] = true
-				}
+	// Each severity has its own receiver; info never reaches the pager.
+	receivers := map[string]string{}
+	for _, r := range cfg.Route.Routes {
+		for _, m := range r.Matchers {
+			if mm := regexp.MustCompile(`^severity="(\w+)"$`).FindStringSubmatch(m); mm != nil {
+				receivers[mm[1]] = r.Receiver
 			}
 		}
 	}
-	// SwarmQuorumLost silences every alert computed from per-node or
-	// per-service series, which vanish while the swarm has no leader.
-	for _, r := range alertRules(t) {
-		if r.KeepFiringFor != "" && !quorumLostTargets[r.Alert] {
-			t.Errorf("%s vanishes with the quorum but SwarmQuorumLost does not inhibit it", r.Alert)
+	for _, sev := range []string{"critical", "warning", "info"} {
+		if receivers[sev] == "" {
+			t.Errorf("no route for severity %s", sev)
+		}
+	}
+	if receivers["info"] == receivers["critical"] || receivers["warning"] == receivers["critical"] {
+		t.Errorf("info and warning alerts must not reach the critical receiver: %v", receivers)
+	}
+	inhibited := map[string][]string{}
+	for i, r := range cfg.Inhibit {
+		if strings.Join(r.Equal, ",") != "swarm_labels" {
+			t.Errorf("inhibit rule %d: equal %v, want [swarm_labels], so that one swarm never mutes another", i, r.Equal)
+		}
+		sources := matchedAlerts(t, r.Source, known)
+		targets := matchedAlerts(t, r.Target, known)
+		if len(sources) != 1 {
+			t.Errorf("inhibit rule %d: sources %v, want one alert", i, sources)
+			continue
+		}
+		src := sources[0]
+		if covers[src] == nil {
+			t.Errorf("inhibit rule %d: %s is not an alert that says why the swarm cannot be seen", i, src)
+		}
+		for _, tg := range targets {
+			inhibited[tg] = append(inhibited[tg], src)
+			if kind := holdKind(rules[tg]); !covers[src][kind] {
+				t.Errorf("inhibit rule %d: %s mutes %s, which does not hold while %s's condition lasts (hold %q): its resolution could be lost",
+					i, src, tg, src, kind)
+			}
+		}
+	}
+	// Every alert that holds is muted while nobody reads the swarm, and
+	// while its series are missing for the reason each source says.
+	for name, r := range rules {
+		kind := holdKind(r)
+		if kind == "" {
+			continue
+		}
+		for src, kinds := range covers {
+			if !kinds[kind] {
+				continue
+			}
+			found := false
+			for _, s := range inhibited[name] {
+				found = found || s == src
+			}
+			if !found {
+				t.Errorf("%s holds on %s, but %s does not mute it", name, kind, src)
+			}
 		}
 	}
 }
@@ -355,7 +484,7 @@ func TestPrometheusConfig(t *testing.T) {
 		t.Errorf("alerts/prometheus.yml does not load the %d rule files:\n%s", len(files), out)
 	}
 	b, _ := os.ReadFile(monitoring.Path("alerts", "prometheus.yml"))
-	for _, want := range []string{"dns_sd_configs", "tasks.swarm-exporter", "job_name: swarm_exporter", "alertmanagers"} {
+	for _, want := range []string{"dns_sd_configs", "tasks.swarm-exporter", "alertmanagers"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("alerts/prometheus.yml lacks %s", want)
 		}
@@ -394,162 +523,105 @@ func TestShortenedCopy(t *testing.T) {
 	}
 }
 
-// The inhibit rules of alerts/alertmanager.yml, on a real Alertmanager:
-// a quorum loss mutes the node and service alerts of the same swarm, and
-// of that swarm only.
-func TestAlertmanagerInhibitions(t *testing.T) {
-	am := monitoring.StartAlertmanager(t, monitoring.Path("alerts", "alertmanager.yml"))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	alert := func(name, severity string, labels ...string) monitoring.AMAlert {
-		l := map[string]string{"alertname": name, "severity": severity, "job": "swarm_exporter"}
-		for i := 0; i+1 < len(labels); i += 2 {
-			l[labels[i]] = labels[i+1]
-		}
-		return monitoring.AMAlert{Labels: l, StartsAt: time.Now().Add(-time.Minute)}
-	}
-	sent := []monitoring.AMAlert{
-		alert("SwarmQuorumLost", "critical", "cluster", "prod"),
-		alert("SwarmNoLeader", "critical", "cluster", "prod"),
-		alert("SwarmClusterStatusKO", "critical", "cluster", "prod"),
-		alert("SwarmNodeDown", "warning", "cluster", "prod", "node_id", "n1", "hostname", "w1"),
-		alert("SwarmServiceDown", "critical", "cluster", "prod", "service_name", "web"),
-		alert("SwarmServiceTasksRejected", "warning", "cluster", "prod", "service_name", "web"),
-		alert("SwarmNodeDown", "warning", "cluster", "staging", "node_id", "n2", "hostname", "w2"),
-		alert("SwarmServiceDown", "critical", "cluster", "staging", "service_name", "api"),
-		alert("SwarmServiceTasksRejected", "warning", "cluster", "staging", "service_name", "api"),
-		alert("SwarmServiceTasksPending", "warning", "cluster", "staging", "service_name", "db"),
-		alert("SwarmExporterCannotRead", "warning", "cluster", "staging", "instance", "m1:9675"),
-	}
-	if err := am.Post(ctx, sent...); err != nil {
+var (
+	notifiedAlert = regexp.MustCompile("`(Swarm[A-Za-z]+)` \\((critical|warning|info)\\)")
+	alertsLabel   = regexp.MustCompile(`alertname="(Swarm[A-Za-z]+)"`)
+	severityLabel = regexp.MustCompile(`severity="(\w+)"`)
+)
+
+// The runbook's "What pages when" table and alerts/tests/pages.test.yml
+// say the same: each row is a promtool test of the same name, and the
+// alerts the row says are notified (name and severity) are those that fire
+// at the end of the test.
+func TestRunbookPagesTable(t *testing.T) {
+	b, err := os.ReadFile(monitoring.Path(monitoring.RunbookFile))
+	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{ // alertname/cluster/object -> inhibited
-		"SwarmQuorumLost/prod/":                 false,
-		"SwarmNoLeader/prod/":                   false,
-		"SwarmClusterStatusKO/prod/":            true,
-		"SwarmNodeDown/prod/w1":                 true,
-		"SwarmServiceDown/prod/web":             true,
-		"SwarmServiceTasksRejected/prod/web":    true,
-		"SwarmNodeDown/staging/w2":              false,
-		"SwarmServiceDown/staging/api":          false,
-		"SwarmServiceTasksRejected/staging/api": true,
-		"SwarmServiceTasksPending/staging/db":   false,
-		"SwarmExporterCannotRead/staging/":      false,
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got, err := am.Alerts(ctx)
-		if err != nil {
-			t.Fatal(err)
+	rows := map[string]map[string]bool{}
+	var order []string
+	inTable := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "## "):
+			inTable = line == "## What pages when"
+			continue
+		case !inTable || !strings.HasPrefix(line, "| ") || strings.HasPrefix(line, "| Event") || strings.HasPrefix(line, "| ---"):
+			continue
 		}
-		var problems []string
-		seen := 0
-		for _, a := range got {
-			key := a.Labels["alertname"] + "/" + a.Labels["cluster"] + "/" + a.Labels["hostname"] + a.Labels["service_name"]
-			w, ok := want[key]
-			if !ok {
+		cells := strings.Split(strings.TrimSuffix(strings.TrimPrefix(line, "|"), "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if len(cells) != 3 {
+			t.Errorf("runbook table row with %d cells: %s", len(cells), line)
+			continue
+		}
+		set := map[string]bool{}
+		for _, m := range notifiedAlert.FindAllStringSubmatch(cells[1], -1) {
+			set[m[1]+" "+m[2]] = true
+		}
+		if len(set) == 0 && cells[1] != "nothing" {
+			t.Errorf("row %q: the notified cell names no alert (severity), nor says nothing: %s", cells[0], cells[1])
+		}
+		rows[cells[0]] = set
+		order = append(order, cells[0])
+	}
+	if len(rows) < 20 {
+		t.Fatalf("the runbook's What pages when table has %d rows", len(rows))
+	}
+	u := loadUnitTests(t, monitoring.Path("alerts", "tests", "pages.test.yml"))
+	tested := map[string]bool{}
+	for _, tc := range u.Tests {
+		tested[tc.Name] = true
+		want, ok := rows[tc.Name]
+		if !ok {
+			t.Errorf("pages.test.yml %q has no row in the runbook's table", tc.Name)
+			continue
+		}
+		var last *struct {
+			Labels string  `yaml:"labels"`
+			Value  float64 `yaml:"value"`
+		}
+		got := map[string]bool{}
+		found := false
+		for _, e := range tc.PromQLExprTest {
+			if e.Expr != `ALERTS{alertstate="firing"}` {
 				continue
 			}
-			seen++
-			inhibited := a.Status != nil && len(a.Status.InhibitedBy) > 0
-			if inhibited != w {
-				problems = append(problems, fmt.Sprintf("%s: inhibited %v, want %v", key, inhibited, w))
+			found = true
+			got = map[string]bool{}
+			for i := range e.ExpSamples {
+				last = &e.ExpSamples[i]
+				n := alertsLabel.FindStringSubmatch(last.Labels)
+				s := severityLabel.FindStringSubmatch(last.Labels)
+				if n == nil || s == nil {
+					t.Errorf("%q: an expected alert without name or severity: %s", tc.Name, last.Labels)
+					continue
+				}
+				got[n[1]+" "+s[1]] = true
 			}
 		}
-		if seen == len(want) && len(problems) == 0 {
-			return
+		if !found {
+			t.Errorf("pages.test.yml %q does not check what fires", tc.Name)
+			continue
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Alertmanager holds %d of %d alerts; %s", seen, len(want), strings.Join(problems, "; "))
+		if a, b := sortedKeys(got), sortedKeys(want); strings.Join(a, ", ") != strings.Join(b, ", ") {
+			t.Errorf("%q: the test ends with %v firing, the runbook's table notifies %v", tc.Name, a, b)
 		}
-		time.Sleep(200 * time.Millisecond)
+	}
+	for _, r := range order {
+		if !tested[r] {
+			t.Errorf("the runbook's row %q has no test in pages.test.yml", r)
+		}
 	}
 }
 
-// The shipped configuration (a copy of alerts/prometheus.yml with the
-// rules, durations shortened) on a real Prometheus scraping three real
-// exporters that read a captured swarm: the expected alerts fire, once
-// each, with their templates rendered from real series.
-func TestAlertsOnCapturedSwarms(t *testing.T) {
-	monitoring.Tool(t, "prometheus")
-	bin := monitoring.BuildExporter(t)
-	cases := []struct {
-		scenario string
-		want     []string // alertname/object, firing
-	}{
-		// zero is scaled to 0 replicas: KO unless --health.allow-zero-replicas.
-		{"healthy-3m2w", []string{"SwarmServiceDown/zero"}},
-		{"quorum-lost", []string{"SwarmClusterStatusKO/", "SwarmNoLeader/", "SwarmQuorumLost/"}},
-		{"missing-image", []string{"SwarmServiceDegraded/partial", "SwarmServiceDown/ghost", "SwarmServiceTasksRejected/ghost", "SwarmServiceTasksRejected/partial"}},
-		{"locked", []string{"SwarmExporterCannotRead/", "SwarmExporterCannotRead/", "SwarmExporterCannotRead/", "SwarmExporterDown/"}},
+func sortedKeys(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
 	}
-	for _, c := range cases {
-		t.Run(c.scenario, func(t *testing.T) {
-			t.Parallel()
-			fake := monitoring.FakeDocker(t, c.scenario)
-			var targets []string
-			for i := 0; i < 3; i++ {
-				targets = append(targets, monitoring.StartExporter(t, bin, fake.Host).Addr)
-			}
-			path, err := monitoring.WriteConfig(t.TempDir(), monitoring.ConfigOptions{
-				Targets: targets, ScrapeInterval: time.Second, EvaluationInterval: time.Second,
-				Durations: monitoring.Scale(0.02, time.Second),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			prom := monitoring.StartPrometheus(t, path)
-			sort.Strings(c.want)
-			deadline := time.Now().Add(60 * time.Second)
-			var got []string
-			for {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				alerts, err := prom.Alerts(ctx)
-				cancel()
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = got[:0]
-				for _, a := range alerts {
-					if a.State != "firing" {
-						continue
-					}
-					got = append(got, a.Labels["alertname"]+"/"+a.Labels["service_name"]+a.Labels["hostname"])
-					if testing.Verbose() {
-						t.Logf("%s: %s", a.Labels["alertname"], a.Annotations["description"])
-					}
-					for k, v := range a.Annotations {
-						if strings.Contains(v, "<no value>") || strings.Contains(v, "error executing") || strings.TrimSpace(v) == "" {
-							t.Errorf("%s: annotation %s did not render: %q", a.Labels["alertname"], k, v)
-						}
-					}
-				}
-				sort.Strings(got)
-				if strings.Join(got, " ") == strings.Join(c.want, " ") {
-					// and it stays so: nothing else fires later
-					time.Sleep(15 * time.Second)
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					alerts, err := prom.Alerts(ctx)
-					cancel()
-					if err != nil {
-						t.Fatal(err)
-					}
-					var later []string
-					for _, a := range alerts {
-						later = append(later, a.State+":"+a.Labels["alertname"]+"/"+a.Labels["service_name"]+a.Labels["hostname"])
-					}
-					sort.Strings(later)
-					if len(later) != len(c.want) {
-						t.Errorf("later, alerts are %v, want only %v firing", later, c.want)
-					}
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("firing alerts %v, want %v", got, c.want)
-				}
-				time.Sleep(500 * time.Millisecond)
-			}
-		})
-	}
+	sort.Strings(out)
+	return out
 }

@@ -15,10 +15,10 @@ var (
 		"Cluster status, one series per status with the current one at 1: ok (at least --health.min-managers managers and --health.min-workers workers, all ready, every manager reachable), warning (not fault tolerant, or a node not ready), ko (quorum lost, or no ready node of a required role).",
 		"status")
 	servicesStatusFamily = newFamily("docker_swarm_services_status",
-		"Worst status of the replicated and global services (jobs excluded), ok when there is none; one series per status with the current one at 1. Absent while the swarm has no leader.",
+		"Worst status of the replicated and global services (jobs excluded), ok when there is none; one series per status with the current one at 1. Absent while the swarm has no leader, and when the services were not read (--read.services=leader on a manager that is not the leader).",
 		"status")
 	statusFamily = newFamily("docker_swarm_status",
-		"Overall status, the worse of the cluster and services statuses; one series per status with the current one at 1.",
+		"Overall status, the worse of the cluster and services statuses; one series per status with the current one at 1. Absent when the services were not read (--read.services=leader on a manager that is not the leader).",
 		"status")
 	conditionFamily = newFamily("docker_swarm_cluster_condition",
 		"1 when a reason for a non-OK cluster status holds, 0 otherwise; every condition is always emitted and any number may hold.",
@@ -62,7 +62,9 @@ func collectCluster(r *report.Report, out *emitter) {
 	if r.ServicesKnown {
 		statusSet(out, servicesStatusFamily, r.ServicesStatus)
 	}
-	statusSet(out, statusFamily, r.Overall)
+	if r.OverallKnown() {
+		statusSet(out, statusFamily, r.Overall)
+	}
 	for _, cond := range health.Conditions {
 		out.gauge(conditionFamily, boolValue(c.Conditions.Has(cond)), cond.String())
 	}

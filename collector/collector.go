@@ -152,10 +152,30 @@ func New(reader Reader, options report.Options, enabled []string, logger log.Log
 // where each read becomes a report, for every scrape that shares it: the
 // task replacements are counted here, once per read.
 func (e *Exporter) Report(ctx context.Context) *report.Report {
-	snap := e.reader.Read(ctx)
+	return e.report(e.reader.Read(ctx))
+}
+
+func (e *Exporter) report(snap *swarm.Snapshot) *report.Report {
 	r := report.Build(snap, e.options)
 	e.replacements.Count(snap, r)
 	return r
+}
+
+// fullReader is a Reader that can read the services whatever its settings
+// say (a *swarm.Reader).
+type fullReader interface {
+	ReadFull(ctx context.Context) *swarm.Snapshot
+}
+
+// FullReport is Report with the services read even where the scrapes leave
+// them to the exporter on the leader (--read.services=leader): the status
+// API and the status command, which are asked rarely and whose users
+// expect the services.
+func (e *Exporter) FullReport(ctx context.Context) *report.Report {
+	if f, ok := e.reader.(fullReader); ok {
+		return e.report(f.ReadFull(ctx))
+	}
+	return e.Report(ctx)
 }
 
 // Scrape returns a prometheus.Collector for one scrape, bounded by ctx.

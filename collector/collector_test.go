@@ -3,6 +3,7 @@ package collector_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -44,10 +45,13 @@ func newExporter(t testing.TB, srv *fakedocker.Server, opts report.Options, enab
 
 // goldenScenarios are the captured swarms whose whole exposition is kept in
 // testdata/<scenario>.prom: every captured scenario, from a healthy swarm to
-// a daemon that is not in a swarm.
+// a daemon that is not in a swarm, on Docker 20.10 and on Docker 29
+// (<scenario>-docker29).
 var goldenScenarios = []string{
 	"healthy-3m2w", "worker-down", "manager-down", "quorum-lost", "missing-image",
 	"drained-paused", "worker-node", "locked", "no-swarm",
+	"healthy-3m2w-docker29", "worker-down-docker29", "manager-down-docker29", "quorum-lost-docker29", "missing-image-docker29",
+	"drained-paused-docker29", "worker-node-docker29", "locked-docker29", "no-swarm-docker29",
 }
 
 // durationValue matches the value of a series of a _duration_seconds
@@ -255,5 +259,114 @@ func TestScrapeTimeout(t *testing.T) {
 		if got := collector.ScrapeTimeout(req, 10*time.Second, 250*time.Millisecond); got != tt.want {
 			t.Errorf("header %q: %v, want %v", tt.header, got, tt.want)
 		}
+	}
+}
+
+// An instance that leaves the services to the leader's exporter
+// (--read.services=leader) emits exactly what the full read emits about
+// the cluster and the nodes, and nothing about the services: no
+// per-service series, no services status and no overall status. Its own
+// node is the follower's. On both engines' captures.
+func TestFollowerExposition(t *testing.T) {
+	for _, sc := range []string{"healthy-3m2w", "healthy-3m2w-docker29"} {
+		t.Run(sc, func(t *testing.T) { testFollowerExposition(t, sc) })
+	}
+}
+
+func testFollowerExposition(t *testing.T, scenario string) {
+	leaderSrv := fakedocker.New(testkit.Fixture(t, scenario))
+	defer leaderSrv.Close()
+	// The capture was made through the leader: read it through another
+	// manager.
+	var nodes []struct {
+		ID            string
+		Description   struct{ Hostname string }
+		ManagerStatus *struct{ Leader bool }
+	}
+	if err := json.Unmarshal(testkit.Fixture(t, scenario).Responses["nodes"].Body, &nodes); err != nil {
+		t.Fatal(err)
+	}
+	var leaderID, leaderHost, followerID, followerHost string
+	for _, n := range nodes {
+		switch {
+		case n.ManagerStatus != nil && n.ManagerStatus.Leader:
+			leaderID, leaderHost = n.ID, n.Description.Hostname
+		case n.ManagerStatus != nil && followerID == "":
+			followerID, followerHost = n.ID, n.Description.Hostname
+		}
+	}
+	f, err := testkit.Fixture(t, scenario).AsNode(followerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	followerSrv := fakedocker.New(f)
+	defer followerSrv.Close()
+	r, err := swarm.NewReader(swarm.Config{Host: followerSrv.Host, Timeout: 5 * time.Second, Services: swarm.ServicesLeader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	follower, err := collector.New(r, report.DefaultOptions(), collector.Flags(nil).Enabled(), log.NewNopLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	full := string(exposition(t, newExporter(t, leaderSrv, report.DefaultOptions()).Scrape(context.Background())))
+	got := string(exposition(t, follower.Scrape(context.Background())))
+	if n := followerSrv.Requests(); n["services"]+n["tasks"] != 0 {
+		t.Errorf("the follower's scrape read the services: %v", n)
+	}
+	notAboutServices := func(line string) bool {
+		for _, prefix := range []string{"docker_swarm_service_", "docker_swarm_services_status", "docker_swarm_status",
+			"docker_swarm_local_node_", "swarm_exporter_scrape_collector_success"} {
+			name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
+			if strings.HasPrefix(name, prefix) {
+				return false
+			}
+		}
+		return true
+	}
+	keep := func(s string) string {
+		var out []string
+		for _, l := range strings.Split(s, "\n") {
+			if notAboutServices(l) {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	if keep(got) != keep(full) {
+		t.Errorf("the follower's cluster and node series differ from the full read's:\n%s\n--- full read:\n%s", keep(got), keep(full))
+	}
+	for _, want := range []string{
+		"docker_swarm_up 1",
+		`docker_swarm_cluster_status{status="ok"} 1`,
+		`docker_swarm_node_leader{hostname="` + leaderHost + `",node_id="` + leaderID + `"} 1`,
+		`docker_swarm_local_node_info{hostname="` + followerHost + `",node_id="` + followerID + `",role="manager"} 1`,
+		"docker_swarm_local_node_leader 0",
+		`swarm_exporter_scrape_collector_success{collector="nodes"} 1`,
+		`swarm_exporter_scrape_collector_success{collector="services"} 0`,
+		`swarm_exporter_scrape_collector_success{collector="tasks"} 0`,
+	} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("the follower's exposition lacks %s", want)
+		}
+	}
+	for _, absent := range []string{"docker_swarm_service_", "docker_swarm_services_status{", "docker_swarm_status{"} {
+		if strings.Contains(got, "\n"+absent) {
+			t.Errorf("the follower's exposition has %s series", absent)
+		}
+	}
+	if !strings.Contains(full, "\ndocker_swarm_status{") || !strings.Contains(full, "\ndocker_swarm_service_info{") {
+		t.Fatal("the full read's exposition lacks the services: the comparison proves nothing")
+	}
+
+	// The status API's report reads them all the same.
+	rep := follower.FullReport(context.Background())
+	if !rep.ServicesKnown || len(rep.Services) != 7 || !rep.OverallKnown() {
+		t.Errorf("FullReport on a follower: services known %v, %d services, overall known %v", rep.ServicesKnown, len(rep.Services), rep.OverallKnown())
+	}
+	if n := followerSrv.Requests(); n["services"] != 1 || n["tasks"] != 1 {
+		t.Errorf("FullReport on a follower: requests %v, want one read of the services and tasks", n)
 	}
 }

@@ -66,14 +66,20 @@ func TestDashboardStructure(t *testing.T) {
 		if v := vars["datasource"]; v == nil || v["type"] != "datasource" || v["query"] != "prometheus" {
 			t.Errorf("%s: no datasource template variable of type prometheus", name)
 		}
-		for _, n := range []string{"job", "instance"} {
-			v := vars[n]
-			if v == nil || v["type"] != "query" {
-				t.Errorf("%s: no %s query variable", name, n)
+		for n, v := range vars {
+			if n == "datasource" {
 				continue
+			}
+			if v["type"] != "query" {
+				t.Errorf("%s: variable %s is not a query variable", name, n)
 			}
 			if ds, _ := v["datasource"].(map[string]any); ds == nil || ds["uid"] != datasourceRef {
 				t.Errorf("%s: variable %s does not query ${datasource}", name, n)
+			}
+		}
+		for _, n := range []string{"job", "cluster"} {
+			if vars[n] == nil {
+				t.Errorf("%s: no %s variable", name, n)
 			}
 		}
 		if v := vars["instance"]; v != nil && (v["includeAll"] != true || v["allValue"] != ".*") {
@@ -152,6 +158,18 @@ func checkStatusMappings(t *testing.T, dashboard, title string, p map[string]any
 	fc, _ := p["fieldConfig"].(map[string]any)
 	defaults, _ := fc["defaults"].(map[string]any)
 	mappings, _ := defaults["mappings"].([]any)
+	// or, for a table, those of a column
+	overrides, _ := fc["overrides"].([]any)
+	for _, o := range overrides {
+		om, _ := o.(map[string]any)
+		props, _ := om["properties"].([]any)
+		for _, pr := range props {
+			if pm, _ := pr.(map[string]any); pm["id"] == "mappings" {
+				v, _ := pm["value"].([]any)
+				mappings = append(mappings, v...)
+			}
+		}
+	}
 	want := map[string][2]string{"0": {"OK", "green"}, "1": {"WARNING", "orange"}, "2": {"KO", "red"}}
 	for _, m := range mappings {
 		mm, _ := m.(map[string]any)
@@ -174,7 +192,8 @@ var (
 	rateFunc = regexp.MustCompile(`\b(rate|irate|increase|delta|idelta|deriv|[a-z]+_over_time)\(`)
 )
 
-// Every query filters on the job and instance variables, and uses
+// Every query filters on the job and cluster variables (the services'
+// also on the stack, the per-instance ones on the instance), and uses
 // $__rate_interval for its rates.
 func TestQueriesUseVariables(t *testing.T) {
 	queries, err := monitoring.PanelQueries(nil)
@@ -190,8 +209,13 @@ func TestQueriesUseVariables(t *testing.T) {
 			t.Errorf("%s: no label matcher: %s", q, q.Raw)
 		}
 		for _, s := range sels {
-			if !strings.Contains(s, `job=~"$job"`) || !strings.Contains(s, `instance=~"$instance"`) {
-				t.Errorf("%s: selector %s does not filter on $job and $instance", q, s)
+			if !strings.Contains(s, `job=~"$job"`) || !strings.Contains(s, `cluster=~"$cluster"`) {
+				t.Errorf("%s: selector %s does not filter on $job and $cluster", q, s)
+			}
+		}
+		for _, m := range regexp.MustCompile(`\b(service:[a-z_:0-9]+)(\{[^{}]*\})`).FindAllStringSubmatch(q.Raw, -1) {
+			if !strings.Contains(m[2], `stack=~"$stack"`) {
+				t.Errorf("%s: %s does not filter on $stack", q, m[1])
 			}
 		}
 		for _, m := range ranges.FindAllStringSubmatch(q.Raw, -1) {
@@ -268,6 +292,7 @@ func scenarioJob(s string) string { return "scenario_" + strings.ReplaceAll(s, "
 const (
 	tripleJob = "swarm_exporter" // three exporters reading the same healthy swarm
 	singleJob = "swarm_single"   // one exporter reading it
+	fleetJob  = "swarm_fleet"    // two swarms, cluster="a" (healthy) and "b" (a worker down), two exporters each
 )
 
 // TestQueriesAgainstPrometheus runs every panel query on a real Prometheus
@@ -303,6 +328,13 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 	}
 	job(tripleJob, triple...)
 	job(singleJob, monitoring.StartExporter(t, bin, healthy.Host).Addr)
+	// Two swarms in one job, told apart by a cluster label.
+	workerDown := monitoring.FakeDocker(t, "worker-down")
+	fmt.Fprintf(&cfg, "  - job_name: %s\n    static_configs:\n", fleetJob)
+	for _, g := range []struct{ cluster, host string }{{"a", healthy.Host}, {"b", workerDown.Host}} {
+		fmt.Fprintf(&cfg, "      - targets: [%q, %q]\n        labels: {cluster: %s}\n",
+			monitoring.StartExporter(t, bin, g.host).Addr, monitoring.StartExporter(t, bin, g.host).Addr, g.cluster)
+	}
 	jobs := []string{tripleJob, singleJob}
 	exposed := map[string]bool{}
 	for _, s := range scenarios {
@@ -322,7 +354,7 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 
 	// Every target scraped a few times, and the rules evaluated.
 	prom.WaitFor(t, `count_over_time(up[1m]) >= 4`, len(scenarios)+4, 60*time.Second)
-	prom.WaitFor(t, `job:docker_swarm_status:severity`, 2, 30*time.Second)
+	prom.WaitFor(t, `job:docker_swarm_status:severity`, 4, 30*time.Second)
 	prom.WaitFor(t, `count_over_time(instance:docker_swarm_authoritative:bool[1m]) >= 3`, 4, 30*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -368,7 +400,7 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 			t.Errorf("%s returns no data for any scenario:\n%s", q, q.Expr)
 		}
 		if q.PerInstance() {
-			if len(results[tripleJob]) > 0 && results[tripleJob][0].Metric["instance"] == "" {
+			if strings.Contains(q.Legend, "{{instance}}") && len(results[tripleJob]) > 0 && results[tripleJob][0].Metric["instance"] == "" {
 				t.Errorf("%s shows {{instance}} in its legend but returns no instance label", q)
 			}
 			continue
@@ -382,6 +414,40 @@ func TestQueriesAgainstPrometheus(t *testing.T) {
 		if a, b := labelSets(results[tripleJob]), labelSets(results[singleJob]); strings.Join(a, "\n") != strings.Join(b, "\n") {
 			t.Errorf("%s returns other series for 3 exporter instances than for 1:\n3: %v\n1: %v", q, a, b)
 		}
+	}
+
+	// $cluster selects one swarm of several in a job: every series is that
+	// swarm's, and the two swarms together give what each gives.
+	fleetData := 0
+	for _, q := range queries {
+		perCluster := map[string]int{}
+		for _, c := range []string{"a", "b", ".*"} {
+			expr, err := monitoring.Substitute(q.Raw, map[string]string{"job": fleetJob, "cluster": c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := prom.Query(ctx, expr)
+			if err != nil {
+				t.Errorf("%s on the two swarms: %v", q, err)
+				continue
+			}
+			perCluster[c] = len(res)
+			for _, r := range res {
+				if got, ok := r.Metric["cluster"]; c != ".*" && ok && got != c {
+					t.Errorf("%s with $cluster=%s returns a series of cluster %q: %v", q, c, got, r.Metric)
+				}
+			}
+		}
+		if perCluster["a"] > 0 {
+			fleetData++
+		}
+		if !q.PerInstance() && !strings.Contains(q.Raw, "sum without") && !strings.Contains(q.Raw, "count without") &&
+			perCluster[".*"] != perCluster["a"]+perCluster["b"] {
+			t.Errorf("%s: the two swarms give %d series, each alone %d and %d", q, perCluster[".*"], perCluster["a"], perCluster["b"])
+		}
+	}
+	if fleetData < len(queries)/2 {
+		t.Errorf("only %d of %d queries return data for one of two swarms", fleetData, len(queries))
 	}
 
 	// The variables' selectors parse and find something.

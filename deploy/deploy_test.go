@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v2"
 
@@ -143,5 +144,47 @@ func TestPrometheusConfig(t *testing.T) {
 		if !strings.Contains(mustRead(t, "prometheus.yml"), "tasks."+name) {
 			t.Errorf("prometheus.yml does not discover the tasks of service %s", name)
 		}
+	}
+}
+
+// Only the instance on the leader reads the services, and the scrapes of
+// several Prometheus servers share one read per interval: --read.max-age
+// is under the stack Prometheus's scrape interval (otherwise one server
+// would get a fresh read only every other scrape) and not far under it
+// (otherwise two servers would each read).
+func TestExporterReadsOncePerInterval(t *testing.T) {
+	var stack struct {
+		Services map[string]struct{ Command []string }
+	}
+	if err := yaml.Unmarshal([]byte(mustRead(t, "exporter.yml")), &stack); err != nil {
+		t.Fatal(err)
+	}
+	var prom struct {
+		Global struct {
+			ScrapeInterval string `yaml:"scrape_interval"`
+		}
+	}
+	if err := yaml.Unmarshal([]byte(mustRead(t, "prometheus.yml")), &prom); err != nil {
+		t.Fatal(err)
+	}
+	interval, err := time.ParseDuration(prom.Global.ScrapeInterval)
+	if err != nil {
+		t.Fatalf("prometheus.yml scrape_interval %q: %v", prom.Global.ScrapeInterval, err)
+	}
+	var maxAge time.Duration
+	leader := false
+	for _, f := range stack.Services["swarm-exporter"].Command {
+		if v, ok := strings.CutPrefix(f, "--read.max-age="); ok {
+			if maxAge, err = time.ParseDuration(v); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+		}
+		leader = leader || f == "--read.services=leader"
+	}
+	if !leader {
+		t.Error("exporter.yml does not pass --read.services=leader")
+	}
+	if maxAge >= interval || maxAge < interval*3/4 {
+		t.Errorf("exporter.yml's --read.max-age=%v does not match prometheus.yml's scrape_interval %v: want just under it", maxAge, interval)
 	}
 }

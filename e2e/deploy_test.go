@@ -226,14 +226,16 @@ func (st *ExporterStack) WaitInstances(t *testing.T, nodes []*swarmtest.Node, ti
 	}
 }
 
-// stackClusterView renders what an instance says about the cluster, i.e.
-// every docker_swarm_* series but the docker_swarm_local_* ones (which
-// describe the instance's own node), one sorted line per series. Instances
-// reading the same swarm at the same moment must render the same view.
+// stackClusterView renders what every instance says about the cluster and
+// the nodes, i.e. every docker_swarm_* series but the docker_swarm_local_*
+// ones (which describe the instance's own node) and the services' (which
+// only the instance on the leader reads, deploy/exporter.yml passing
+// --read.services=leader), one sorted line per series. Instances reading
+// the same swarm at the same moment must render the same view.
 func stackClusterView(m Metrics) string {
 	var lines []string
 	for name, mf := range m {
-		if !strings.HasPrefix(name, "docker_swarm_") || strings.HasPrefix(name, "docker_swarm_local_") {
+		if !strings.HasPrefix(name, "docker_swarm_") || strings.HasPrefix(name, "docker_swarm_local_") || stackServiceFamily(name) {
 			continue
 		}
 		for _, s := range mf.GetMetric() {
@@ -247,6 +249,23 @@ func stackClusterView(m Metrics) string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
+}
+
+// stackServiceFamily reports whether a family is about the services: only
+// the instance on the leader emits those.
+func stackServiceFamily(name string) bool {
+	return strings.HasPrefix(name, "docker_swarm_service_") || name == "docker_swarm_services_status" || name == "docker_swarm_status"
+}
+
+// stackReportsServices reports whether a scrape has any series about the
+// services.
+func stackReportsServices(m Metrics) bool {
+	for name := range m {
+		if stackServiceFamily(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // stackScrapeAll scrapes every instance at once.
@@ -264,15 +283,17 @@ func stackScrapeAll(urls []string) ([]Metrics, []error) {
 }
 
 // stackWaitAgreement scrapes every instance at once until each scrape
-// satisfies cond and all render the same cluster view, then checks that
-// they keep agreeing for `confirm` more rounds. It returns the last round.
-func stackWaitAgreement(t *testing.T, urls []string, timeout time.Duration, confirm int, what string, cond func(Metrics) bool) []Metrics {
+// satisfies cond, all render the same cluster view, and exactly one, the
+// instance on the leader, reports the services, which satisfy services;
+// then it checks that they keep agreeing for `confirm` more rounds. It
+// returns the last round.
+func stackWaitAgreement(t *testing.T, urls []string, timeout time.Duration, confirm int, what string, cond, services func(Metrics) bool) []Metrics {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var why string
 	for {
 		ms, errs := stackScrapeAll(urls)
-		why = stackDisagreement(urls, ms, errs, cond)
+		why = stackDisagreement(urls, ms, errs, cond, services)
 		if why == "" {
 			break
 		}
@@ -285,7 +306,7 @@ func stackWaitAgreement(t *testing.T, urls []string, timeout time.Duration, conf
 	for i := 0; i < confirm; i++ {
 		time.Sleep(300 * time.Millisecond)
 		ms, errs := stackScrapeAll(urls)
-		if why := stackDisagreement(urls, ms, errs, cond); why != "" {
+		if why := stackDisagreement(urls, ms, errs, cond, services); why != "" {
 			t.Fatalf("the instances agreed on %s, then no longer: %s", what, why)
 		}
 		last = ms
@@ -294,8 +315,9 @@ func stackWaitAgreement(t *testing.T, urls []string, timeout time.Duration, conf
 }
 
 // stackDisagreement says why a round of scrapes is not an agreement on
-// cond, "" when it is.
-func stackDisagreement(urls []string, ms []Metrics, errs []error, cond func(Metrics) bool) string {
+// cond and services, "" when it is.
+func stackDisagreement(urls []string, ms []Metrics, errs []error, cond, services func(Metrics) bool) string {
+	onLeader := 0
 	for i := range urls {
 		if errs[i] != nil {
 			return fmt.Sprintf("%s: %v", urls[i], errs[i])
@@ -303,6 +325,19 @@ func stackDisagreement(urls []string, ms []Metrics, errs []error, cond func(Metr
 		if !cond(ms[i]) {
 			return fmt.Sprintf("%s does not hold the condition:\n%s", urls[i], ms[i].Summary())
 		}
+		leader := ms[i].Is(1, "docker_swarm_local_node_leader")
+		if reports := stackReportsServices(ms[i]); reports != leader {
+			return fmt.Sprintf("%s reports the services: %v, reads through the leader: %v; want both or neither:\n%s", urls[i], reports, leader, ms[i].Summary())
+		}
+		if leader {
+			onLeader++
+			if !services(ms[i]) {
+				return fmt.Sprintf("%s, on the leader, does not hold the services' condition:\n%s", urls[i], ms[i].Summary())
+			}
+		}
+	}
+	if onLeader != 1 {
+		return fmt.Sprintf("%d instances read through the leader, want 1", onLeader)
 	}
 	first := stackClusterView(ms[0])
 	for i := 1; i < len(urls); i++ {
@@ -429,11 +464,14 @@ func stackCheckInstances(t *testing.T, st *ExporterStack) {
 		t.Errorf("LiveInstanceURLs() = %v, want %v", urls, wantURLs)
 	}
 
-	// Every instance reads the cluster, they agree, and the cluster is OK
-	// with every service, the exporter's own included, fully running.
+	// Every instance reads the cluster, they agree, and the cluster is OK;
+	// the instance on the leader reports every service, the exporter's own
+	// included, fully running, and the overall status OK.
 	ms := stackWaitAgreement(t, wantURLs, 90*time.Second, 3, "a healthy cluster", func(m Metrics) bool {
 		return m.Is(1, "docker_swarm_up") &&
-			m.Is(1, "docker_swarm_status", "status", "ok") &&
+			m.Is(1, "docker_swarm_cluster_status", "status", "ok")
+	}, func(m Metrics) bool {
+		return m.Is(1, "docker_swarm_status", "status", "ok") &&
 			m.Is(4, "docker_swarm_service_replicas_running", "service_name", "web") &&
 			m.Is(5, "docker_swarm_service_replicas_running", "service_name", "agent") &&
 			m.Is(3, "docker_swarm_service_replicas_running", "service_name", st.Service)
@@ -464,10 +502,20 @@ func stackCheckInstances(t *testing.T, st *ExporterStack) {
 				t.Errorf("the instance on %s says it reads the leader, the leader is %s", m.Name, leader.Name)
 			}
 		}
-		// The image is the one the stack file names, with its labels.
-		if !got.Has("docker_swarm_service_info", "service_name", st.Service, "stack", StackName, "mode", "global", "image", StackImage) {
-			t.Errorf("the instance on %s: no docker_swarm_service_info for %s with image %s: %v",
-				m.Name, st.Service, StackImage, stackFamily(got, "docker_swarm_service_info"))
+		// The instance on the leader reads the services: the image is the
+		// one the stack file names, with its labels. The others leave them
+		// to it, and say so.
+		fetched := 0.0
+		if m == leader {
+			fetched = 1
+			if !got.Has("docker_swarm_service_info", "service_name", st.Service, "stack", StackName, "mode", "global", "image", StackImage) {
+				t.Errorf("the instance on %s: no docker_swarm_service_info for %s with image %s: %v",
+					m.Name, st.Service, StackImage, stackFamily(got, "docker_swarm_service_info"))
+			}
+		}
+		if !got.Is(fetched, "swarm_exporter_last_read_fetched_services") {
+			t.Errorf("the instance on %s (the leader: %v): swarm_exporter_last_read_fetched_services %s, want %g",
+				m.Name, m == leader, stackFamily(got, "swarm_exporter_last_read_fetched_services"), fetched)
 		}
 		if !got.Has("swarm_exporter_build_info") {
 			t.Errorf("the instance on %s has no swarm_exporter_build_info", m.Name)
@@ -476,7 +524,7 @@ func stackCheckInstances(t *testing.T, st *ExporterStack) {
 	if leaders != 1 {
 		t.Errorf("%d instances report docker_swarm_local_node_leader 1, want exactly 1", leaders)
 	}
-	t.Logf("%d instances agree; cluster view of %d series; leader %s", len(ms), len(strings.Split(stackClusterView(ms[0]), "\n")), leader.Name)
+	t.Logf("%d instances agree; cluster view of %d series; leader %s, whose instance reports the services", len(ms), len(strings.Split(stackClusterView(ms[0]), "\n")), leader.Name)
 
 	// deploy/monitoring.yml's Prometheus finds the instances by the swarm's
 	// DNS on the stack's overlay network (deploy/prometheus.yml): every

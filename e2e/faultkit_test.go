@@ -121,7 +121,7 @@ func faultDockerServices(n *swarmtest.Node) (map[string]faultDockerService, erro
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var list []faultDockerService
-	if err := n.GetJSON(ctx, "/v"+swarmtest.APIVersion+"/services?status=true", &list); err != nil {
+	if err := n.GetJSON(ctx, "/v"+n.APIVersion()+"/services?status=true", &list); err != nil {
 		return nil, err
 	}
 	out := make(map[string]faultDockerService, len(list))

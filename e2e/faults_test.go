@@ -13,8 +13,10 @@ import (
 // through them in order: a worker crashes, then a manager, then a second
 // manager (quorum lost), then everything is restarted. The exporter reads
 // through m1, which is never killed.
-func TestNodeFaults(t *testing.T) {
-	s := swarmtest.StartForTest(t, swarmtest.Options{})
+func TestNodeFaults(t *testing.T) { swarmtest.OnEachEngine(t, testNodeFaults) }
+
+func testNodeFaults(t *testing.T, eng swarmtest.Engine) {
+	s := swarmtest.StartForTest(t, swarmtest.Options{Engine: eng})
 	img := swarmtest.WorkloadImage
 	// api runs on the workers only, 2 tasks on each (spread), so that a
 	// crashed worker takes tasks with it; agent runs everywhere.

@@ -17,8 +17,10 @@ import (
 // manager. When a manager that hosts one crashes (the whole node: dockerd,
 // containerd and the exporter's container), the instances on the other
 // managers keep answering every scrape, see the crash (cluster WARNING, the
-// node down) and keep giving identical per-service answers, so that
-// Prometheus loses nothing but the dead instance's target.
+// node down) and keep giving identical cluster and node answers; the
+// instance on the new leader takes over the services (deploy/exporter.yml
+// passes --read.services=leader), so that Prometheus loses nothing but the
+// dead instance's target.
 
 // stackCheckHA runs the crash on the stack of TestExporterStack. The victim
 // is the raft leader, the harder case: the survivors also go through an
@@ -52,10 +54,12 @@ func stackCheckHA(t *testing.T, st *ExporterStack) {
 		return m.Is(1, "docker_swarm_up") &&
 			m.Is(1, "docker_swarm_cluster_status", "status", "warning") &&
 			m.OneHot("docker_swarm_node_state", "state", "hostname", victim.Hostname) == "down" &&
-			m.Is(1, "docker_swarm_nodes", "role", "manager", "state", "down") &&
-			// Its replica of web is rescheduled; global services no longer
-			// count it; the exporter's own service runs on 2 of 2.
-			m.Is(4, "docker_swarm_service_replicas_running", "service_name", "web") &&
+			m.Is(1, "docker_swarm_nodes", "role", "manager", "state", "down")
+	}, func(m Metrics) bool {
+		// The instance on the new leader: the victim's replica of web is
+		// rescheduled; global services no longer count it; the exporter's
+		// own service runs on 2 of 2.
+		return m.Is(4, "docker_swarm_service_replicas_running", "service_name", "web") &&
 			m.Is(4, "docker_swarm_service_replicas_desired", "service_name", "agent") &&
 			m.Is(4, "docker_swarm_service_replicas_running", "service_name", "agent") &&
 			m.Is(2, "docker_swarm_service_replicas_desired", "service_name", st.Service) &&
@@ -91,18 +95,30 @@ func stackCheckHA(t *testing.T, st *ExporterStack) {
 			t.Errorf("%s was never scraped during the failover", u)
 		}
 	}
+	// Services stayed reported through the crash: as soon as a survivor
+	// says which survivor leads, the instance on it reads the services,
+	// after at most max-age, during which its scrapes reuse its read from
+	// before the crash. One instance at most reports them at any time.
+	_, maxAge, _, _ := deployReadSettings(t)
+	stats.checkServicesTakeover(t, victim.Hostname, t0, maxAge)
+
+	type series struct {
+		want   float64
+		name   string
+		labels []string
+	}
 	for _, m := range ms {
-		for _, c := range []struct {
-			want   float64
-			name   string
-			labels []string
-		}{
+		checks := []series{
 			{2, "docker_swarm_managers_reachable", nil},
 			{2, "docker_swarm_managers_quorum", nil},
-			{1, "docker_swarm_services_status", []string{"status", "ok"}},
-			{1, "docker_swarm_status", []string{"status", "warning"}},
-			{1, "docker_swarm_service_status", []string{"service_name", st.Service, "status", "ok"}},
-		} {
+		}
+		if m.Is(1, "docker_swarm_local_node_leader") {
+			checks = append(checks,
+				series{1, "docker_swarm_services_status", []string{"status", "ok"}},
+				series{1, "docker_swarm_status", []string{"status", "warning"}},
+				series{1, "docker_swarm_service_status", []string{"service_name", st.Service, "status", "ok"}})
+		}
+		for _, c := range checks {
 			if !m.Is(c.want, c.name, c.labels...) {
 				v, ok := m.Value(c.name, c.labels...)
 				t.Errorf("after the crash: %s%v = %v (found %v), want %v", c.name, c.labels, v, ok, c.want)
@@ -172,8 +188,9 @@ func stackCheckHA(t *testing.T, st *ExporterStack) {
 	}
 	ms = stackWaitAgreement(t, all, 90*time.Second, 2, "the recovery of "+victim.Name, func(m Metrics) bool {
 		return m.Is(1, "docker_swarm_up") &&
-			m.Is(1, "docker_swarm_cluster_status", "status", "ok") &&
-			m.Is(3, "docker_swarm_service_replicas_running", "service_name", st.Service) &&
+			m.Is(1, "docker_swarm_cluster_status", "status", "ok")
+	}, func(m Metrics) bool {
+		return m.Is(3, "docker_swarm_service_replicas_running", "service_name", st.Service) &&
 			m.Is(5, "docker_swarm_service_replicas_running", "service_name", "agent") &&
 			m.Is(4, "docker_swarm_service_replicas_running", "service_name", "web")
 	})
@@ -210,7 +227,21 @@ type stackWatchStats struct {
 	failed  map[string]int
 	errs    map[string][]string
 	seen    map[string][]stackTransition // distinct consecutive answers
+	rounds  []stackRound
 	start   time.Time
+}
+
+// stackRound is who reported the services, and who the leader is, in one
+// round of scrapes.
+type stackRound struct {
+	at time.Time
+	// reporters are the instances whose scrape has series about the
+	// services; onLeader the one that says it reads through the leader.
+	reporters []string
+	onLeader  string
+	// leaders are the hostnames the instances report as the leader
+	// (docker_swarm_node_leader).
+	leaders []string
 }
 
 func stackWatch(urls []string, every time.Duration) *stackWatcher {
@@ -224,6 +255,22 @@ func stackWatch(urls []string, every time.Duration) *stackWatcher {
 		for {
 			ms, errs := stackScrapeAll(urls)
 			w.stats.mu.Lock()
+			round := stackRound{at: time.Now()}
+			for i, u := range urls {
+				if errs[i] != nil {
+					continue
+				}
+				if stackReportsServices(ms[i]) {
+					round.reporters = append(round.reporters, u)
+				}
+				if ms[i].Is(1, "docker_swarm_local_node_leader") {
+					round.onLeader = u
+				}
+				if h := ms[i].OneHot("docker_swarm_node_leader", "hostname"); h != "" {
+					round.leaders = append(round.leaders, h)
+				}
+			}
+			w.stats.rounds = append(w.stats.rounds, round)
 			for i, u := range urls {
 				w.stats.scrapes[u]++
 				if errs[i] != nil {
@@ -253,6 +300,54 @@ func (w *stackWatcher) stop() *stackWatchStats {
 	close(w.stopc)
 	<-w.done
 	return &w.stats
+}
+
+// checkServicesTakeover checks, over the rounds from t0 (the crash of the
+// leader, whose hostname is victim), that at most one instance reported the
+// services in any round; that the instance on the new leader reported them
+// at most maxAge (plus a second for the rounds) after an instance first
+// said which survivor leads; and that it kept reporting them from then on.
+func (s *stackWatchStats) checkServicesTakeover(t *testing.T, victim string, t0 time.Time, maxAge time.Duration) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var known, took time.Time
+	for _, r := range s.rounds {
+		if len(r.reporters) > 1 {
+			t.Errorf("[%.1fs] %d instances report the services at once: %v", r.at.Sub(s.start).Seconds(), len(r.reporters), r.reporters)
+		}
+		if r.at.Before(t0) {
+			continue
+		}
+		for _, l := range r.leaders {
+			if known.IsZero() && l != victim {
+				known = r.at
+			}
+		}
+		// After the crash, an instance that says it reads through the
+		// leader is on the new one.
+		onNewLeader := r.onLeader != ""
+		switch {
+		case onNewLeader && (len(r.reporters) != 1 || r.reporters[0] != r.onLeader):
+			// The read that finds the manager leading fetches the services.
+			t.Errorf("[%.1fs] the instance on the new leader (%s) does not report the services (reporters %v)",
+				r.at.Sub(s.start).Seconds(), r.onLeader, r.reporters)
+		case onNewLeader && took.IsZero():
+			took = r.at
+		}
+	}
+	switch {
+	case known.IsZero():
+		t.Error("no survivor ever reported a new leader")
+	case took.IsZero():
+		t.Errorf("the instance on the new leader never reported the services (a new leader was reported %v after the kill)", known.Sub(t0).Round(100*time.Millisecond))
+	case took.Sub(known) > maxAge+time.Second:
+		t.Errorf("the instance on the new leader reported the services %v after a survivor first reported the new leader, want within max-age %v",
+			took.Sub(known).Round(100*time.Millisecond), maxAge)
+	default:
+		t.Logf("a survivor reported the new leader %v after the kill; the instance on it reported the services %v after the kill",
+			known.Sub(t0).Round(100*time.Millisecond), took.Sub(t0).Round(100*time.Millisecond))
+	}
 }
 
 // firstAfter returns when url first answered with prefix at or after t.

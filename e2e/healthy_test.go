@@ -9,8 +9,10 @@ import (
 
 // Scenario 1: a healthy 3-manager, 2-worker swarm with a replicated service
 // of 6 replicas, a global service and a replicated job.
-func TestHealthySwarm(t *testing.T) {
-	s := swarmtest.StartForTest(t, swarmtest.Options{})
+func TestHealthySwarm(t *testing.T) { swarmtest.OnEachEngine(t, testHealthySwarm) }
+
+func testHealthySwarm(t *testing.T, eng swarmtest.Engine) {
+	s := swarmtest.StartForTest(t, swarmtest.Options{Engine: eng})
 	img := swarmtest.WorkloadImage
 	for _, args := range [][]string{
 		{"--name", "web", "--replicas", "6", "--label", "com.docker.stack.namespace=shop", img},

@@ -19,8 +19,10 @@ import (
 // a leader" during the election, the exporter says KO with quorum_lost.
 // Whether that happens depends on the election's timing; such scrapes are
 // logged, and fail the test with -tags knownbugs.
-func TestLeaderChange(t *testing.T) {
-	s := swarmtest.StartForTest(t, swarmtest.Options{Managers: 5, Workers: 3, NoWorkloadImage: true})
+func TestLeaderChange(t *testing.T) { swarmtest.OnEachEngine(t, testLeaderChange) }
+
+func testLeaderChange(t *testing.T, eng swarmtest.Engine) {
+	s := swarmtest.StartForTest(t, swarmtest.Options{Managers: 5, Workers: 3, NoWorkloadImage: true, Engine: eng})
 	leader, err := s.Leader()
 	faultMust(t, err)
 	var reader *swarmtest.Node

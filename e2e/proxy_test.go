@@ -30,7 +30,14 @@ type Proxy struct {
 
 	mu         sync.Mutex
 	requests   map[string]int // "METHOD /path" without version, forwarded
+	log        []ProxyRequest
 	violations []string
+}
+
+// ProxyRequest is one forwarded request.
+type ProxyRequest struct {
+	At  time.Time
+	Req string // "METHOD /path" without version
 }
 
 // StartProxy starts a filtering proxy in front of a unix-socket daemon host
@@ -70,8 +77,10 @@ func StartProxy(t *testing.T, daemonHost string) *Proxy {
 			http.Error(w, `{"message":"refused by the read-only proxy"}`, http.StatusForbidden)
 			return
 		}
+		req := r.Method + " " + ReadSet.ReplaceAllString(r.URL.Path, "/$2")
 		p.mu.Lock()
-		p.requests[r.Method+" "+ReadSet.ReplaceAllString(r.URL.Path, "/$2")]++
+		p.requests[req]++
+		p.log = append(p.log, ProxyRequest{time.Now(), req})
 		p.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}), ReadHeaderTimeout: 10 * time.Second}
@@ -94,6 +103,13 @@ func (p *Proxy) Requests() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// Log returns the forwarded requests so far, in the order they came.
+func (p *Proxy) Log() []ProxyRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]ProxyRequest(nil), p.log...)
 }
 
 // Violations returns the refused requests.

@@ -10,8 +10,10 @@ import (
 // Scenarios 8, 9 and 6 of issue #3 on one healthy 3-manager, 2-worker
 // swarm: services whose image is missing, a service scaled to zero, then a
 // drained and a paused node. The exporters read through m1.
-func TestServiceFaults(t *testing.T) {
-	s := swarmtest.StartForTest(t, swarmtest.Options{})
+func TestServiceFaults(t *testing.T) { swarmtest.OnEachEngine(t, testServiceFaults) }
+
+func testServiceFaults(t *testing.T, eng swarmtest.Engine) {
+	s := swarmtest.StartForTest(t, swarmtest.Options{Engine: eng})
 	m1 := s.Node("m1")
 	e := StartExporter(t, m1.Host())
 	eZero := StartExporter(t, m1.Host(), "--health.allow-zero-replicas")

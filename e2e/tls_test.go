@@ -12,8 +12,10 @@ import (
 // and DOCKER_CERT_PATH; with a CA that did not sign the daemon's
 // certificate, or a client certificate the daemon does not trust, it says
 // docker_swarm_up 0 and logs one line with reason tls, and never crashes.
-func TestDockerTLS(t *testing.T) {
-	s := swarmtest.StartForTest(t, swarmtest.Options{Managers: 1, TLSNodes: []string{"m1"}, NoWorkloadImage: true})
+func TestDockerTLS(t *testing.T) { swarmtest.OnEachEngine(t, testDockerTLS) }
+
+func testDockerTLS(t *testing.T, eng swarmtest.Engine) {
+	s := swarmtest.StartForTest(t, swarmtest.Options{Managers: 1, TLSNodes: []string{"m1"}, NoWorkloadImage: true, Engine: eng})
 	m1, certs := s.Node("m1"), s.TLS()
 
 	t.Run("trusted certificates", func(t *testing.T) {

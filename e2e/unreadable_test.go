@@ -15,8 +15,10 @@ import (
 // socket that does not exist, a locked manager) says so with
 // docker_swarm_up 0 and no status, keeps serving, and logs one line that
 // says what to do, not one per scrape.
-func TestUnreadableDaemon(t *testing.T) {
-	s := swarmtest.StartForTest(t, swarmtest.Options{Managers: 1, Workers: 1, Standalone: 1, NoWorkloadImage: true})
+func TestUnreadableDaemon(t *testing.T) { swarmtest.OnEachEngine(t, testUnreadableDaemon) }
+
+func testUnreadableDaemon(t *testing.T, eng swarmtest.Engine) {
+	s := swarmtest.StartForTest(t, swarmtest.Options{Managers: 1, Workers: 1, Standalone: 1, NoWorkloadImage: true, Engine: eng})
 
 	t.Run("10 worker", func(t *testing.T) {
 		w1 := s.Node("w1")

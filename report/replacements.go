@@ -23,15 +23,16 @@ import (
 //
 //   - a slot whose task is replaced several times between two reads counts
 //     once; a task that came and went between them is not seen at all;
-//   - it counts from 0 when the process starts, and a read without the
-//     task list (it failed, the swarm has no leader) is skipped: the next
-//     read is compared with the last one that had it, however old, so the
-//     slots replaced in between count once each;
+//   - it counts from 0 when the process starts. A failed read is skipped:
+//     the next read is compared with the last one that had the task list.
+//     A read of the cluster without the task list (the swarm has no
+//     leader, or --read.services=leader and this instance's manager is not
+//     the leader) ends the comparison: the next read with the task list
+//     starts it again and counts nothing, so that an instance that takes
+//     over the reading after a leader change does not count, in one step,
+//     what changed while another instance read;
 //   - each exporter instance counts on its own, from the reads it makes: two
-//     instances agree on the increase over time, not on the value, and an
-//     instance that takes over the reading from another (a leader change,
-//     where only the leader's instance reads) counts what changed since its
-//     own last read in one step.
+//     instances agree on the increase over time, not on the value.
 //
 // A Replacements is safe for concurrent use. Each read is compared with
 // the previous one once, however many scrapes share it: a read is known by
@@ -41,7 +42,10 @@ type Replacements struct {
 	mu       sync.Mutex
 	counted  bool      // a read was counted
 	lastRead time.Time // when it started
-	read     uint64    // reads counted
+	// gap is set by a read of the cluster without the task list, newer
+	// than the last read counted: the next read starts a new comparison.
+	gap      bool
+	read     uint64 // reads counted
 	services map[string]*serviceSlots
 	nodes    nodePositions
 	// byService holds the services of the last read counted, in the order
@@ -71,14 +75,18 @@ func NewReplacements() *Replacements {
 // sets the Replacements of the report's replicated and global services:
 // rep must have been built from snap.
 func (r *Replacements) Count(snap *swarm.Snapshot, rep *Report) {
-	if !rep.ServicesKnown {
-		return
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.counted || snap.ReadAt.After(r.lastRead) {
-		r.count(snap)
-		r.counted, r.lastRead = true, snap.ReadAt
+	newer := !r.counted || snap.ReadAt.After(r.lastRead)
+	if !rep.ServicesKnown {
+		if rep.Up && newer {
+			r.gap = true
+		}
+		return
+	}
+	if newer {
+		r.count(snap, !r.gap)
+		r.counted, r.lastRead, r.gap = true, snap.ReadAt, false
 	}
 	counted := snap.ReadAt.Equal(r.lastRead) && len(rep.Services) == len(r.byService)
 	for i := range rep.Services {
@@ -98,8 +106,9 @@ func (r *Replacements) Count(snap *swarm.Snapshot, rep *Report) {
 	}
 }
 
-// count compares a read with the previous one.
-func (r *Replacements) count(snap *swarm.Snapshot) {
+// count compares a read with the previous one; without compare it only
+// records the read's tasks for the next comparison.
+func (r *Replacements) count(snap *swarm.Snapshot, compare bool) {
 	r.read++
 	clear(r.byService)
 	r.byService = r.byService[:0]
@@ -156,8 +165,10 @@ func (r *Replacements) count(snap *swarm.Snapshot) {
 		}
 		st.cur.add(slot, t.ID)
 	}
-	for _, st := range r.services {
-		st.total += replaced(&st.prev, &st.cur)
+	if compare {
+		for _, st := range r.services {
+			st.total += replaced(&st.prev, &st.cur)
+		}
 	}
 	r.nodes.forget()
 	clear(r.byTaskService)

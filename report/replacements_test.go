@@ -135,6 +135,25 @@ func TestReplacementsFromSuccessiveReads(t *testing.T) {
 	want4 := map[string]uint64{"web": 2, "agent": 2, "pinned": 1, "updating": 1}
 	checkReplacements(t, "the read after a failed one", replacementsAfter(t, r, read(c, 60)), want4)
 
+	// A read of the cluster without the task list (another instance reads
+	// it: --read.services=leader on a follower) ends the comparison: what
+	// changed until this instance reads the tasks again is not counted in
+	// one step when it does, and the reads after it count again.
+	follower := c.snapshot()
+	follower.ReadAt = at.Add(61 * time.Second)
+	follower.NoServices, follower.Services, follower.Tasks = true, nil, swarm.Tasks{}
+	if rep := report.Build(follower, report.DefaultOptions()); rep.ServicesKnown || !rep.Up {
+		t.Fatal("a read without the services has services, or is not up")
+	} else {
+		r.Count(follower, rep)
+	}
+	replace(c, "web", inSlot(1))
+	replace(c, "web", inSlot(2))
+	checkReplacements(t, "the read after one without the tasks", replacementsAfter(t, r, read(c, 62)), want4)
+	replace(c, "web", inSlot(1))
+	want4["web"]++
+	checkReplacements(t, "the read after that", replacementsAfter(t, r, read(c, 63)), want4)
+
 	// A service removed is forgotten: listed again, it starts from 0.
 	updating := c.service("updating")
 	var kept []map[string]any
@@ -147,7 +166,7 @@ func TestReplacementsFromSuccessiveReads(t *testing.T) {
 	c.services = kept
 	replacementsAfter(t, r, read(c, 75))
 	c.services = saved
-	checkReplacements(t, "a service listed again", replacementsAfter(t, r, read(c, 90)), map[string]uint64{"updating": 0, "web": 2})
+	checkReplacements(t, "a service listed again", replacementsAfter(t, r, read(c, 90)), map[string]uint64{"updating": 0, "web": want4["web"]})
 }
 
 // A node that leaves and one that joins: a global service's task on a new

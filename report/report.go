@@ -50,9 +50,15 @@ type Report struct {
 	// ServicesKnown.
 	ServicesStatus health.Status
 	ServicesKnown  bool
-	// Overall is the worse of the cluster and services statuses.
+	// Overall is the worse of the cluster and services statuses. Valid
+	// when OverallKnown.
 	Overall health.Status
 }
+
+// OverallKnown reports whether Overall is: the swarm was read, and either
+// its services were or it has no leader (the cluster's KO is then the
+// answer).
+func (r *Report) OverallKnown() bool { return r.Up && (r.ServicesKnown || r.NoLeader) }
 
 // Cluster is the cluster-level verdict and the counts behind it.
 type Cluster struct {
@@ -144,6 +150,11 @@ func Build(snap *swarm.Snapshot, opts Options) *Report {
 	}
 	r.Nodes = snap.Nodes
 	r.buildCluster(opts)
+	if snap.NoServices {
+		// The exporter on the leader reads them (--read.services=leader):
+		// neither the services nor the overall status are known here.
+		return r
+	}
 	r.buildServices(snap, opts)
 	r.Overall = health.Worst(r.Cluster.Status, r.ServicesStatus)
 	return r

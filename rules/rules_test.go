@@ -15,26 +15,11 @@ import (
 
 func recordingRules(t *testing.T) []monitoring.Rule {
 	t.Helper()
-	files, err := monitoring.RecordingRuleFiles()
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no recording rule file in rules/: %v", err)
+	rules, err := monitoring.RecordingRules()
+	if err != nil {
+		t.Fatal(err)
 	}
-	var out []monitoring.Rule
-	for _, f := range files {
-		rf, err := monitoring.LoadRuleFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, g := range rf.Groups {
-			for _, r := range g.Rules {
-				if r.Alert != "" {
-					t.Errorf("%s: alert %s belongs in alerts/", f, r.Alert)
-				}
-				out = append(out, r)
-			}
-		}
-	}
-	return out
+	return rules
 }
 
 func TestPromtoolCheckRules(t *testing.T) {
@@ -55,15 +40,37 @@ func TestPromtoolUnitTests(t *testing.T) {
 	monitoring.Run(t, promtool, append([]string{"test", "rules"}, files...)...)
 }
 
+// What no recording rule may contain: a job name or target label (kept by
+// `without` and `ignoring` instead), and aggregations or matchings that
+// name the labels they keep, which would drop the target labels that tell
+// swarms apart.
+var forbidden = map[string]*regexp.Regexp{
+	"a job selector":                         regexp.MustCompile(`\bjob\s*(=|!=|=~|!~)`),
+	"a target label":                         regexp.MustCompile(`\b(cluster|env|environment|region)\b`),
+	"an aggregation by labels (use without)": regexp.MustCompile(`\bby\s*\(`),
+	"a matching on labels (use ignoring)":    regexp.MustCompile(`\bon\s*\(`),
+	"a grouping that names the kept labels":  regexp.MustCompile(`group_(left|right)\s*\(\s*[a-z]`),
+}
+
+func TestNoJobOrTargetLabel(t *testing.T) {
+	for _, r := range recordingRules(t) {
+		for what, re := range forbidden {
+			if re.MatchString(r.Expr) {
+				t.Errorf("%s: the expression has %s: %s", r.Record, what, re.FindString(r.Expr))
+			}
+		}
+	}
+}
+
 // level:metric:operations, with the levels the rules document.
-var recordName = regexp.MustCompile(`^(instance|instance_service|job|node|service):(docker_swarm_[a-z0-9_]+):([a-z0-9_]+)$`)
+var recordName = regexp.MustCompile(`^(instance|job|node|service):(docker_swarm_[a-z0-9_]+):([a-z0-9_]+)$`)
 
 func TestNamingConvention(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range recordingRules(t) {
 		m := recordName.FindStringSubmatch(r.Record)
 		if m == nil {
-			t.Errorf("%s: not named level:docker_swarm_metric:operations with level instance, instance_service, job, node or service", r.Record)
+			t.Errorf("%s: not named level:docker_swarm_metric:operations with level instance, job, node or service", r.Record)
 			continue
 		}
 		if seen[r.Record] {
@@ -79,7 +86,7 @@ func TestNamingConvention(t *testing.T) {
 			if !dedup && !regexp.MustCompile(`(^|[^_a-z])(job|node|service):`).MatchString(r.Expr) {
 				t.Errorf("%s: a %s-level rule must aggregate away the instance label", r.Record, level)
 			}
-		case "instance", "instance_service":
+		case "instance":
 			if strings.Contains(r.Expr, "without (instance)") && !strings.Contains(r.Expr, "group_left") {
 				t.Errorf("%s: an instance-level rule must keep the instance label", r.Record)
 			}

@@ -11,11 +11,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 
 	"github.com/go-json-experiment/json"
+	"github.com/moby/moby/client"
 )
 
 // Kind classifies why a read failed, so that the exporter logs one line per
@@ -26,7 +29,7 @@ const (
 	KindUnreachable Kind = "unreachable"     // no connection to the daemon
 	KindTimeout     Kind = "timeout"         // the daemon did not answer in time
 	KindTLS         Kind = "tls"             // TLS handshake or certificate problem
-	KindAPIVersion  Kind = "api_version"     // the daemon is older than API 1.41
+	KindAPIVersion  Kind = "api_version"     // the daemon and the exporter share no API version
 	KindNotInSwarm  Kind = "not_in_swarm"    // the daemon is not part of a swarm
 	KindNotManager  Kind = "not_manager"     // the daemon is a worker
 	KindLocked      Kind = "locked"          // the manager is locked (autolock)
@@ -83,6 +86,43 @@ const (
 	msgLocked     = "needs to be unlocked"
 )
 
+// A daemon refuses a request whose API version is outside its range with
+// HTTP 400 and "client version 1.41 is too old. Minimum supported API
+// version is 1.44, please upgrade your client to a newer version" (or "is
+// too new. Maximum supported API version is 1.54"): 20.10 and 29 alike. The
+// exporter negotiates a version within the range unless DOCKER_API_VERSION
+// pins one, so "too old" is a pinned version below the daemon's minimum
+// (Docker 29.0 refused versions below 1.44, later releases do when
+// DOCKER_MIN_API_VERSION raises it) or a daemon whose minimum is above
+// every version the exporter speaks, and "too new" a pinned version.
+var versionRefusalRE = regexp.MustCompile(`client version (\S+) is too (old|new)\. (?:Minimum|Maximum) supported API version is ([0-9.]+)`)
+
+func isVersionRefusal(ae *APIError) bool {
+	return ae.StatusCode == http.StatusBadRequest && versionRefusalRE.MatchString(ae.Message)
+}
+
+// versionHint says what to do about a refused API version.
+func versionHint(msg string) string {
+	m := versionRefusalRE.FindStringSubmatch(msg)
+	if m == nil {
+		return "set DOCKER_API_VERSION to a version the daemon serves, or unset it"
+	}
+	asked, side, limit := m[1], m[2], m[3]
+	pinned := strings.TrimSpace(os.Getenv(client.EnvOverrideAPIVersion))
+	switch {
+	case pinned != "" && side == "old":
+		return "DOCKER_API_VERSION=" + pinned + " is older than the daemon's minimum API version " + limit +
+			": unset DOCKER_API_VERSION (the exporter then negotiates the daemon's version) or set it to " + limit + " or newer"
+	case pinned != "":
+		return "DOCKER_API_VERSION=" + pinned + " is newer than the daemon's API version " + limit +
+			": unset DOCKER_API_VERSION (the exporter then negotiates the daemon's version) or set it to " + limit + " or older"
+	case side == "old":
+		return "the daemon's minimum API version " + limit + " is newer than every version this swarm_exporter speaks (up to " + asked +
+			"): upgrade swarm_exporter, or lower the daemon's minimum with DOCKER_MIN_API_VERSION"
+	}
+	return "the daemon refused API version " + asked + ": report this with the daemon's version"
+}
+
 func isNoLeader(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && strings.Contains(ae.Message, msgNoLeader)
@@ -107,6 +147,9 @@ func classify(endpoint, host string, err error) *Error {
 		e.Hint = "the Docker daemon at " + host + " did not answer in time: check its load, or raise --docker.timeout and Prometheus's scrape_timeout"
 	case errors.As(err, &ae):
 		switch {
+		case isVersionRefusal(ae):
+			e.Kind = KindAPIVersion
+			e.Hint = versionHint(ae.Message)
 		case strings.Contains(ae.Message, msgLocked):
 			e.Kind = KindLocked
 			e.Hint = "the swarm manager is locked: run `docker swarm unlock` on it with the unlock key"

@@ -16,6 +16,8 @@ type readMetrics struct {
 	reads      prometheus.Counter
 	readErrors *prometheus.CounterVec
 	lastRead   prometheus.Gauge
+	cacheHits  prometheus.Counter
+	services   prometheus.Gauge
 }
 
 func newReadMetrics(reg prometheus.Registerer) *readMetrics {
@@ -45,9 +47,17 @@ func newReadMetrics(reg prometheus.Registerer) *readMetrics {
 			Name: "swarm_exporter_last_read_timestamp_seconds",
 			Help: "Unix time at which the last successful read of the swarm started.",
 		}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "swarm_exporter_read_cache_hits_total",
+			Help: "Scrapes (and status requests) answered with the snapshot of an earlier successful read, started less than --read.max-age before, instead of a new read.",
+		}),
+		services: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "swarm_exporter_last_read_fetched_services",
+			Help: "1 when the last successful read fetched the services and the task list, 0 when it read only /_ping, /info and /nodes (--read.services=leader, on a manager that is not the leader).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.bytes, m.reads, m.readErrors, m.lastRead)
+		reg.MustRegister(m.requests, m.duration, m.bytes, m.reads, m.readErrors, m.lastRead, m.cacheHits, m.services)
 	}
 	return m
 }

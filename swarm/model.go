@@ -23,13 +23,32 @@ type Snapshot struct {
 	// (quorum lost). Nodes, Services and Tasks are then empty: only Info's
 	// totals are known.
 	NoLeader bool
-	Nodes    []Node
-	Services []Service
-	Tasks    Tasks
+	// NoServices is set when the read left out /services and /tasks
+	// (Config.Services is ServicesLeader and the manager read through is
+	// not the leader): Services and Tasks are empty because they were not
+	// read, not because the swarm has none.
+	NoServices bool
+	Nodes      []Node
+	Services   []Service
+	Tasks      Tasks
 	// Err says why the cluster state could not be read; nil when it was
 	// (a leaderless swarm counts as read: its KO is the answer). It is an
 	// *Error unless the read was cut short by the caller's deadline.
 	Err error
+}
+
+// LocalLeader reports whether the node read through is the swarm's leader,
+// as the read's /nodes says.
+func (s *Snapshot) LocalLeader() bool {
+	if s.Info == nil || s.Info.NodeID == "" {
+		return false
+	}
+	for i := range s.Nodes {
+		if s.Nodes[i].Leader && s.Nodes[i].ID == s.Info.NodeID {
+			return true
+		}
+	}
+	return false
 }
 
 // Info is the part of /info the exporter uses: the node it talks to.

@@ -51,24 +51,39 @@ type Config struct {
 	// KindElection) rather than a lost quorum (a read whose answer is KO).
 	// Zero means no grace.
 	ElectionGrace time.Duration
+	// MaxAge is how long after the start of a successful read Read reuses
+	// its snapshot instead of reading again; 0 reads on every call.
+	MaxAge time.Duration
+	// Services says which reads fetch the services and the task list.
+	Services ServicesMode
 	// Registerer receives the reader's self-metrics; nil means none.
 	Registerer prometheus.Registerer
 	Logger     log.Logger
 }
 
 // Reader reads swarm state through the Engine API. It is safe for
-// concurrent use: concurrent reads share one in-flight read.
+// concurrent use: concurrent reads share one in-flight read, and one read
+// runs at a time.
 type Reader struct {
-	api      *client.Client
-	host     string
-	basePath string
-	http     *http.Client
-	timeout  time.Duration
-	grace    time.Duration
-	logger   log.Logger
-	metrics  *readMetrics
+	api          *client.Client
+	host         string
+	basePath     string
+	http         *http.Client
+	timeout      time.Duration
+	grace        time.Duration
+	maxAge       time.Duration
+	servicesMode ServicesMode
+	logger       log.Logger
+	metrics      *readMetrics
 
 	group singleflight.Group
+	// last is the last read's snapshot (see reusable).
+	last atomic.Pointer[Snapshot]
+	// leader is whether the last read that saw the nodes found the local
+	// node to be the leader.
+	leader atomic.Bool
+	// wantFull counts the ReadFull calls under way.
+	wantFull atomic.Int32
 	// The decoders' buffers, reused from read to read: reads are shared,
 	// so one runs at a time. A sync.Pool would drop them in the garbage
 	// collections of every read.
@@ -82,6 +97,9 @@ type Reader struct {
 
 	mu       sync.Mutex
 	lastKind string // what the last read logged about, "" before any
+	// lastScope is what the last read logged about the services under
+	// ServicesLeader: "" before any, "leader" or "follower".
+	lastScope string
 }
 
 // NewReader returns a Reader for the daemon that Config and the Docker
@@ -107,12 +125,14 @@ func NewReader(cfg Config) (*Reader, error) {
 		return nil, err
 	}
 	r := &Reader{
-		api:     api,
-		host:    api.DaemonHost(),
-		timeout: cfg.Timeout,
-		grace:   cfg.ElectionGrace,
-		logger:  cfg.Logger,
-		metrics: m,
+		api:          api,
+		host:         api.DaemonHost(),
+		timeout:      cfg.Timeout,
+		grace:        cfg.ElectionGrace,
+		maxAge:       cfg.MaxAge,
+		servicesMode: cfg.Services,
+		logger:       cfg.Logger,
+		metrics:      m,
 	}
 	if hostURL.Scheme == "tcp" {
 		r.basePath = hostURL.Path
@@ -154,26 +174,6 @@ func (r *Reader) Ping(ctx context.Context) (client.PingResult, error) {
 	return res, err
 }
 
-// Read returns a snapshot of the swarm. Concurrent calls share one read,
-// which runs under the Reader's own timeout and is not cancelled when one
-// caller gives up. Read itself returns by ctx's deadline: a caller whose
-// deadline passes first gets a snapshot whose Err says so.
-func (r *Reader) Read(ctx context.Context) *Snapshot {
-	ch := r.group.DoChan("read", func() (any, error) {
-		return r.sharedRead(), nil
-	})
-	select {
-	case res := <-ch:
-		return res.Val.(*Snapshot)
-	case <-ctx.Done():
-		return &Snapshot{ReadAt: time.Now(), Err: &Error{
-			Kind: KindTimeout,
-			Err:  fmt.Errorf("the scrape's deadline passed before the Docker API answered: %w", ctx.Err()),
-			Hint: "the Docker daemon at " + r.host + " is slow: check its load, or raise Prometheus's scrape_timeout",
-		}}
-	}
-}
-
 func (r *Reader) sharedRead() (snap *Snapshot) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
@@ -187,9 +187,17 @@ func (r *Reader) sharedRead() (snap *Snapshot) {
 				Hint: "please report this with the stack trace: " + string(debug.Stack()),
 			}}
 		}
+		if snap.Err == nil && !snap.NoLeader {
+			r.leader.Store(snap.LocalLeader())
+		}
+		if r.maxAge > 0 {
+			// Kept for reuse; without max-age the snapshot is not kept
+			// beyond the scrapes that share it.
+			r.last.Store(snap)
+		}
 		r.record(snap)
 	}()
-	return r.electionGrace(r.read(ctx, start))
+	return r.electionGrace(r.read(ctx, start, r.fetchServices()))
 }
 
 // electionGrace tells a leader election from a lost quorum. When the leader
@@ -215,7 +223,11 @@ func (r *Reader) electionGrace(snap *Snapshot) *Snapshot {
 	return snap
 }
 
-func (r *Reader) read(ctx context.Context, start time.Time) *Snapshot {
+// read reads the swarm; services says whether to fetch the services and
+// the tasks from the start. When it does not, and /nodes shows that the
+// local node is the leader, they are fetched after /nodes, so that the
+// instance on a new leader reports them from its first read.
+func (r *Reader) read(ctx context.Context, start time.Time, services bool) *Snapshot {
 	snap := &Snapshot{ReadAt: start}
 	ping, err := r.Ping(ctx)
 	if err != nil {
@@ -247,9 +259,16 @@ func (r *Reader) read(ctx context.Context, start time.Time) *Snapshot {
 	})
 	var clusterErr error
 	if manager {
-		clusterErr = r.readCluster(ctx, snap)
+		clusterErr = r.readCluster(ctx, snap, services)
 	}
 	wg.Wait()
+	if manager && !services && infoErr == nil && clusterErr == nil {
+		snap.Info = info
+		if snap.LocalLeader() {
+			clusterErr = r.readServices(ctx, snap)
+			services = true
+		}
+	}
 
 	if infoErr != nil {
 		snap.Err = r.classify(ctx, "info", infoErr)
@@ -278,13 +297,15 @@ func (r *Reader) read(ctx context.Context, start time.Time) *Snapshot {
 			endpoint, clusterErr = re.endpoint, re.err
 		}
 		snap.Err = r.classify(ctx, endpoint, clusterErr)
+	default:
+		snap.NoServices = !services
 	}
 	return snap
 }
 
-// readCluster reads nodes, services and tasks concurrently; the first error
-// cancels the other requests.
-func (r *Reader) readCluster(ctx context.Context, snap *Snapshot) error {
+// readCluster reads the nodes, and with services the services and tasks,
+// concurrently; the first error cancels the other requests.
+func (r *Reader) readCluster(ctx context.Context, snap *Snapshot, services bool) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return r.get(gctx, "nodes", "/nodes", nil, func(body io.Reader) (err error) {
@@ -292,6 +313,21 @@ func (r *Reader) readCluster(ctx context.Context, snap *Snapshot) error {
 			return err
 		})
 	})
+	if services {
+		r.goServices(gctx, g, snap)
+	}
+	return g.Wait()
+}
+
+// readServices reads the services and tasks concurrently.
+func (r *Reader) readServices(ctx context.Context, snap *Snapshot) error {
+	g, gctx := errgroup.WithContext(ctx)
+	r.goServices(gctx, g, snap)
+	return g.Wait()
+}
+
+// goServices starts the requests for the services and the tasks in g.
+func (r *Reader) goServices(gctx context.Context, g *errgroup.Group, snap *Snapshot) {
 	g.Go(func() error {
 		return r.get(gctx, "services", "/services", url.Values{"status": {"true"}}, func(body io.Reader) (err error) {
 			snap.Services, err = decodeServices(&r.services, body, int(r.lastServices.Load()))
@@ -310,7 +346,6 @@ func (r *Reader) readCluster(ctx context.Context, snap *Snapshot) error {
 			return nil
 		})
 	})
-	return g.Wait()
 }
 
 type requestError struct {
@@ -388,6 +423,11 @@ func (r *Reader) record(snap *Snapshot) {
 	default:
 		kind = "ok"
 		r.metrics.lastRead.Set(float64(snap.ReadAt.UnixNano()) / 1e9)
+		if snap.NoServices {
+			r.metrics.services.Set(0)
+		} else {
+			r.metrics.services.Set(1)
+		}
 	}
 
 	r.mu.Lock()
@@ -395,8 +435,19 @@ func (r *Reader) record(snap *Snapshot) {
 	first := r.lastKind == ""
 	r.lastKind = kind
 	r.mu.Unlock()
-	if !changed {
-		return
+	if changed {
+		r.logOutcome(snap, e, kind, first)
+	}
+	if kind == "ok" && r.servicesMode == ServicesLeader {
+		r.logScope(snap)
+	}
+}
+
+// logOutcome logs a read whose outcome differs from the last one's.
+func (r *Reader) logOutcome(snap *Snapshot, e *Error, kind string, first bool) {
+	counts := []any{"nodes", len(snap.Nodes)}
+	if !snap.NoServices {
+		counts = append(counts, "services", len(snap.Services))
 	}
 	switch {
 	case e != nil && e.Kind == KindElection:
@@ -410,11 +461,39 @@ func (r *Reader) record(snap *Snapshot) {
 			"host", r.host, "managers", snap.Info.Managers, "nodes", snap.Info.Nodes,
 			"hint", "restart the down managers so that a majority is reachable; as a last resort run `docker swarm init --force-new-cluster` on a surviving manager")
 	case first:
-		level.Info(r.logger).Log("msg", "reading the swarm", "host", r.host, "api_version", snap.APIVersion,
-			"node", snap.Info.Name, "nodes", len(snap.Nodes), "services", len(snap.Services), "tasks", len(snap.Tasks.List))
+		if !snap.NoServices {
+			counts = append(counts, "tasks", len(snap.Tasks.List))
+		}
+		level.Info(r.logger).Log(append([]any{"msg", "reading the swarm", "host", r.host, "engine_version", snap.Info.ServerVersion, "api_version", snap.APIVersion,
+			"node", snap.Info.Name}, counts...)...)
 	default:
-		level.Info(r.logger).Log("msg", "reading the swarm again", "host", r.host, "node", snap.Info.Name,
-			"nodes", len(snap.Nodes), "services", len(snap.Services))
+		level.Info(r.logger).Log(append([]any{"msg", "reading the swarm again", "host", r.host, "engine_version", snap.Info.ServerVersion, "api_version", snap.APIVersion,
+			"node", snap.Info.Name}, counts...)...)
+	}
+}
+
+// logScope logs, under ServicesLeader, when the instance starts or stops
+// reading the services and tasks because leadership moved.
+func (r *Reader) logScope(snap *Snapshot) {
+	scope := "follower"
+	if snap.LocalLeader() {
+		scope = "leader"
+	}
+	r.mu.Lock()
+	last := r.lastScope
+	r.lastScope = scope
+	r.mu.Unlock()
+	switch {
+	case scope == last:
+	case scope == "leader":
+		level.Info(r.logger).Log("msg", "this manager is the swarm's leader: reading the services and tasks too", "host", r.host, "node", snap.Info.Name,
+			"services", len(snap.Services))
+	case last == "":
+		level.Info(r.logger).Log("msg", "this manager is not the swarm's leader: reading the cluster and the nodes only, the exporter on the leader reads the services and tasks (--read.services=leader)",
+			"host", r.host, "node", snap.Info.Name)
+	default:
+		level.Info(r.logger).Log("msg", "this manager is no longer the swarm's leader: reading the cluster and the nodes only from now on, the exporter on the new leader reads the services and tasks (--read.services=leader)",
+			"host", r.host, "node", snap.Info.Name)
 	}
 }
 

@@ -9,6 +9,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/moby/moby/client/pkg/versions"
 )
 
 // Endpoints are the API endpoints the fake serves.
@@ -85,6 +90,7 @@ type Server struct {
 	methods  []string
 	delay    map[string]time.Duration
 	hang     map[string]chan struct{}
+	minAPI   string
 }
 
 // New starts a server on loopback TCP.
@@ -188,6 +194,16 @@ func (s *Server) Methods() []string {
 	return slices.Clone(s.methods)
 }
 
+// SetMinAPIVersion makes the fake refuse a versioned request below v as a
+// daemon does (Docker 29.0 refused API versions below 1.44 by default; later
+// 29.x releases take DOCKER_MIN_API_VERSION), and one above the ping's
+// Api-Version too. "" accepts every version.
+func (s *Server) SetMinAPIVersion(v string) {
+	s.mu.Lock()
+	s.minAPI = v
+	s.mu.Unlock()
+}
+
 // Reset clears the counters.
 func (s *Server) Reset() {
 	s.mu.Lock()
@@ -197,7 +213,7 @@ func (s *Server) Reset() {
 	s.mu.Unlock()
 }
 
-var versioned = regexp.MustCompile(`^/v[0-9]+\.[0-9]+(/.*)$`)
+var versioned = regexp.MustCompile(`^/v([0-9]+\.[0-9]+)(/.*)$`)
 
 // CurrentTasksFilter is the task filter the exporter sends.
 const CurrentTasksFilter = `{"desired-state":["running","ready","complete"]}`
@@ -227,8 +243,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.Reset()
 		return
 	}
+	var version string
 	if m := versioned.FindStringSubmatch(path); m != nil {
-		path = m[1]
+		version, path = m[1], m[2]
 	}
 	endpoint := strings.TrimPrefix(path, "/")
 	if endpoint == "_ping" {
@@ -240,8 +257,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests[endpoint]++
 	s.methods = append(s.methods, r.Method+" "+r.URL.RequestURI())
-	f, delay, hang := s.fixture, s.delay[endpoint], s.hang[endpoint]
+	f, delay, hang, minAPI := s.fixture, s.delay[endpoint], s.hang[endpoint], s.minAPI
 	s.mu.Unlock()
+	if msg := versionRefusal(version, minAPI, f.Ping.Get("Api-Version")); msg != "" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"message": msg})
+		return
+	}
 
 	if hang != nil {
 		select {
@@ -293,4 +316,60 @@ func isCurrentTasksFilter(q url.Values) bool {
 		return false
 	}
 	return strings.Contains(f, `"desired-state"`)
+}
+
+// AsNode returns a copy of the fixture whose /info answers as another node
+// of the captured swarm (Swarm.NodeID and Name, the node's hostname in
+// /nodes), e.g. to read a swarm captured on its leader through a follower.
+func (f *Fixture) AsNode(id string) (*Fixture, error) {
+	var nodes []struct {
+		ID          string
+		Description struct{ Hostname string }
+	}
+	if err := json.Unmarshal(f.Responses["nodes"].Body, &nodes); err != nil {
+		return nil, fmt.Errorf("fixture /nodes: %w", err)
+	}
+	hostname := ""
+	for _, n := range nodes {
+		if n.ID == id {
+			hostname = n.Description.Hostname
+		}
+	}
+	if hostname == "" {
+		return nil, fmt.Errorf("no node %s in the fixture", id)
+	}
+	info := f.Responses["info"]
+	var m map[string]any
+	if err := json.Unmarshal(info.Body, &m); err != nil {
+		return nil, fmt.Errorf("fixture /info: %w", err)
+	}
+	sw, ok := m["Swarm"].(map[string]any)
+	if !ok {
+		return nil, errors.New("fixture /info has no Swarm")
+	}
+	sw["NodeID"] = id
+	m["Name"] = hostname
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	out := &Fixture{Ping: f.Ping.Clone(), Responses: maps.Clone(f.Responses)}
+	info.Body = body
+	out.Responses["info"] = info
+	return out, nil
+}
+
+// versionRefusal returns the message a daemon whose API versions run from
+// min to max answers (HTTP 400) to a request for version v, or "" when it
+// serves it. The texts are dockerd's, 20.10 and 29 alike.
+func versionRefusal(v, min, max string) string {
+	switch {
+	case v == "" || min == "":
+		return ""
+	case versions.LessThan(v, min):
+		return "client version " + v + " is too old. Minimum supported API version is " + min + ", please upgrade your client to a newer version"
+	case max != "" && versions.GreaterThan(v, max):
+		return "client version " + v + " is too new. Maximum supported API version is " + max
+	}
+	return ""
 }

@@ -100,20 +100,23 @@ func (q PanelQuery) String() string {
 }
 
 // PerInstance reports whether the query is about the exporter instances
-// themselves (its legend names the instance), so that it is meant to
-// return one series per instance; every other query must be de-duplicated
-// across instances.
-func (q PanelQuery) PerInstance() bool { return strings.Contains(q.Legend, "{{instance}}") }
+// themselves (it filters on $instance), so that it may return one series
+// per instance and read the exporter's own series; every other query reads
+// the recording rules, one series per swarm, node or service.
+func (q PanelQuery) PerInstance() bool { return strings.Contains(q.Raw, `instance=~"$instance"`) }
 
 // DefaultVariables are values for the dashboards' variables and Grafana's
-// built-in ones that select everything: $job, $instance and $service match
-// any value, $__rate_interval is 1m.
+// built-in ones that select everything: $job, $cluster, $stack, $instance,
+// $service and $node match any value, $__rate_interval is 1m.
 func DefaultVariables() map[string]string {
 	return map[string]string{
 		"datasource":         "prometheus",
 		"job":                ".+",
+		"cluster":            ".*",
+		"stack":              ".*",
 		"instance":           ".*",
 		"service":            ".*",
+		"node":               ".*",
 		"__rate_interval":    "1m",
 		"__interval":         "15s",
 		"__range":            "1h",

@@ -14,7 +14,9 @@
 //   - PanelQueries lists every dashboard query with Grafana's variables
 //     substituted.
 //   - WriteConfig copies alerts/ and rules/ to a directory, optionally with
-//     shorter for: and keep_firing_for: durations (and nothing else
-//     changed), and points the copied alerts/prometheus.yml at given
-//     exporter targets and Alertmanagers.
+//     shorter for: durations (and nothing else changed), and points the
+//     copied alerts/prometheus.yml at given exporter targets (under a job
+//     name and target labels of the test's choosing) and Alertmanagers;
+//     WriteAlertmanagerConfig does the same for alerts/alertmanager.yml.
+//   - AlertingRules and RecordingRules load the shipped rules.
 package monitoring

@@ -69,6 +69,43 @@ func AllRules() (map[string][]Rule, error) {
 	return out, nil
 }
 
+// AlertingRules returns the alerting rules of alerts/*.alerts.yml, in file
+// order. A recording rule there is an error: it belongs in rules/.
+func AlertingRules() ([]Rule, error) { return rulesOfKind(AlertRuleFiles, true) }
+
+// RecordingRules returns the recording rules of rules/*.rules.yml, in file
+// order. An alerting rule there is an error: it belongs in alerts/.
+func RecordingRules() ([]Rule, error) { return rulesOfKind(RecordingRuleFiles, false) }
+
+func rulesOfKind(files func() ([]string, error), alerting bool) ([]Rule, error) {
+	paths, err := files()
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no rule file")
+	}
+	var out []Rule
+	for _, f := range paths {
+		rf, err := LoadRuleFile(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				switch {
+				case alerting && r.Record != "":
+					return nil, fmt.Errorf("%s: recording rule %s belongs in %s/", f, r.Record, RulesDir)
+				case !alerting && r.Alert != "":
+					return nil, fmt.Errorf("%s: alert %s belongs in %s/", f, r.Alert, AlertsDir)
+				}
+				out = append(out, r)
+			}
+		}
+	}
+	return out, nil
+}
+
 // RecordedNames returns the names of the series the recording rules record.
 func RecordedNames() (map[string]bool, error) {
 	all, err := AllRules()
@@ -172,11 +209,17 @@ func CheckOnlyDurationsDiffer(original, copy []byte) error {
 
 // ConfigOptions say how to adapt alerts/prometheus.yml for a test.
 type ConfigOptions struct {
-	// Targets are the exporter's targets (host:port) of the job
-	// swarm_exporter, replacing the example's service discovery.
+	// Job is the name of the exporter's scrape job; empty means
+	// DefaultJob. The rules assume no job name: a test may pick any.
+	Job string
+	// Targets are the exporter's targets (host:port), replacing the
+	// example's service discovery.
 	Targets []string
-	// TargetLabels are added to every target (e.g. cluster).
+	// TargetLabels are added to every target of Targets (e.g. cluster).
 	TargetLabels map[string]string
+	// TargetGroups are more targets of the same job, each group with its
+	// own labels: several swarms scraped by one Prometheus.
+	TargetGroups []TargetGroup
 	// Alertmanagers are host:port of Alertmanagers; none removes the
 	// alerting section.
 	Alertmanagers []string
@@ -190,6 +233,15 @@ type ConfigOptions struct {
 	// name; it takes precedence over Durations.
 	RuleDurations RuleDurationFunc
 }
+
+// TargetGroup is a static_configs entry: targets and the labels they share.
+type TargetGroup struct {
+	Targets []string
+	Labels  map[string]string
+}
+
+// DefaultJob is the scrape job's name in alerts/prometheus.yml.
+const DefaultJob = "swarm_exporter"
 
 // WriteConfig lays out a copy of alerts/ and rules/ in dir, keeping their
 // relative layout so that the copied dir/alerts/prometheus.yml loads the
@@ -264,13 +316,24 @@ func WriteConfig(dir string, opts ConfigOptions) (string, error) {
 	} else {
 		cfg = del(cfg, "alerting")
 	}
-	static := yaml.MapSlice{{Key: "targets", Value: opts.Targets}}
-	if len(opts.TargetLabels) > 0 {
-		static = append(static, yaml.MapItem{Key: "labels", Value: opts.TargetLabels})
+	var statics []any
+	for _, g := range append([]TargetGroup{{Targets: opts.Targets, Labels: opts.TargetLabels}}, opts.TargetGroups...) {
+		if len(g.Targets) == 0 {
+			continue
+		}
+		static := yaml.MapSlice{{Key: "targets", Value: g.Targets}}
+		if len(g.Labels) > 0 {
+			static = append(static, yaml.MapItem{Key: "labels", Value: g.Labels})
+		}
+		statics = append(statics, static)
+	}
+	job := opts.Job
+	if job == "" {
+		job = DefaultJob
 	}
 	cfg = set(cfg, "scrape_configs", []any{yaml.MapSlice{
-		{Key: "job_name", Value: "swarm_exporter"},
-		{Key: "static_configs", Value: []any{static}},
+		{Key: "job_name", Value: job},
+		{Key: "static_configs", Value: statics},
 	}})
 	out, err := yaml.Marshal(cfg)
 	if err != nil {

@@ -50,8 +50,10 @@ func TestScale(t *testing.T) {
 func TestWriteConfig(t *testing.T) {
 	dir := t.TempDir()
 	path, err := WriteConfig(dir, ConfigOptions{
+		Job:            "docker-swarm",
 		Targets:        []string{"127.0.0.1:1", "127.0.0.1:2"},
 		TargetLabels:   map[string]string{"cluster": "test"},
+		TargetGroups:   []TargetGroup{{Targets: []string{"127.0.0.1:4"}, Labels: map[string]string{"cluster": "other"}}},
 		Alertmanagers:  []string{"127.0.0.1:3"},
 		ScrapeInterval: time.Second, EvaluationInterval: time.Second,
 		Durations: Scale(0.1, time.Second),
@@ -65,7 +67,7 @@ func TestWriteConfig(t *testing.T) {
 	}
 	cfg := string(b)
 	for _, want := range []string{"127.0.0.1:1", "127.0.0.1:2", "cluster: test", "127.0.0.1:3", "scrape_interval: 1s",
-		"evaluation_interval: 1s", "job_name: swarm_exporter", "../rules/swarm_exporter.rules.yml"} {
+		"evaluation_interval: 1s", "job_name: docker-swarm", "127.0.0.1:4", "cluster: other", "../rules/swarm_exporter.rules.yml"} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("the copied prometheus.yml lacks %q:\n%s", want, cfg)
 		}
@@ -77,8 +79,8 @@ func TestWriteConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(alerts), "keep_firing_for: 1m") || strings.Contains(string(alerts), "keep_firing_for: 10m") {
-		t.Error("the copied alerts keep their original keep_firing_for")
+	if !strings.Contains(string(alerts), "for: 30s") || strings.Contains(string(alerts), "for: 5m") {
+		t.Error("the copied alerts keep their original for: durations")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "rules", "swarm_exporter.rules.yml")); err != nil {
 		t.Error(err)
@@ -155,7 +157,7 @@ func TestWriteAlertmanagerConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ what, from, to string }{
-		{"an inhibit rule's equal list", "equal: [job, cluster]", "equal: [job]"},
+		{"an inhibit rule's equal list", "    equal: [swarm_labels]", "    equal: [job]"},
 		{"a route's matcher", `severity="critical"`, `severity="page"`},
 		{"send_resolved", "send_resolved: true", "send_resolved: false"},
 		{"group_by", "group_by: ['...']", "group_by: [alertname]"},

@@ -43,19 +43,53 @@ func TestCaptureFixtures(t *testing.T) {
 		}
 		return false
 	}
-	out := filepath.Join("..", "..", "testdata", "docker")
-	if sel("healthy-3m2w", "worker-down", "manager-down", "quorum-lost") {
-		t.Run("swarm A", func(t *testing.T) { captureA(t, out, sel) })
+	OnEachEngine(t, func(t *testing.T, eng Engine) {
+		out := captureTarget{root: filepath.Join("..", "..", "testdata", "docker"), eng: eng}
+		if sel("healthy-3m2w", "worker-down", "manager-down", "quorum-lost") {
+			t.Run("swarm A", func(t *testing.T) { captureA(t, out, sel) })
+		}
+		if sel("missing-image", "worker-node", "no-swarm") {
+			t.Run("swarm B", func(t *testing.T) { captureB(t, out, sel) })
+		}
+		if sel("locked") {
+			t.Run("swarm C", func(t *testing.T) { captureC(t, out) })
+		}
+		if sel("drained-paused") {
+			t.Run("swarm D", func(t *testing.T) { captureD(t, out) })
+		}
+	})
+}
+
+// captureTarget says where the scenarios of one engine go: 20.10's in
+// testdata/docker/<scenario>, Docker 29's in
+// testdata/docker/<scenario>-docker29.
+type captureTarget struct {
+	root string
+	eng  Engine
+}
+
+// scenarioSuffix returns what the name of a scenario captured on an engine
+// ends with: "" for 20.10, "-docker29" for 29.
+func scenarioSuffix(engine string) string {
+	if engine == EngineDebian {
+		return ""
 	}
-	if sel("missing-image", "worker-node", "no-swarm") {
-		t.Run("swarm B", func(t *testing.T) { captureB(t, out, sel) })
+	return "-docker" + engine
+}
+
+func (c captureTarget) dir(scenario string) string {
+	return filepath.Join(c.root, scenario+scenarioSuffix(c.eng.Name))
+}
+
+// producedBy is the first line of a scenario's README.
+func (c captureTarget) producedBy(scenario, from, what string, n *Node) string {
+	origin := "Debian docker.io"
+	if c.eng.Name != EngineDebian {
+		origin = "built from Go modules by scripts/build-engine.sh"
 	}
-	if sel("locked") {
-		t.Run("swarm C", func(t *testing.T) { captureC(t, out) })
-	}
-	if sel("drained-paused") {
-		t.Run("swarm D", func(t *testing.T) { captureD(t, out) })
-	}
+	return fmt.Sprintf("Captured from dockerd %s (%s) at Engine API %s by TestCaptureFixtures in internal/swarmtest "+
+		"(SWARMTEST=1 SWARMTEST_CAPTURE=%s SWARMTEST_ENGINE=%s), from the socket of %s (%s); every node is a real dockerd in its own netns.",
+		c.eng.Version, origin, n.APIVersion(), scenario, c.eng.Name, from, what)
 }
 
 // tasksFilter is the query of tasks.json.
@@ -80,7 +114,7 @@ func capture(t *testing.T, dir string, n *Node, readme []string) {
 	if status != http.StatusOK {
 		write(t, dir, "ping.status", []byte(strconv.Itoa(status)+"\n"))
 	}
-	v := "/v" + APIVersion
+	v := "/v" + n.APIVersion()
 	endpoints := []struct{ name, path string }{
 		{"info", v + "/info"},
 		{"nodes", v + "/nodes"},
@@ -198,9 +232,6 @@ func rawHeadPing(sock string) (int, string, error) {
 	return status, b.String(), nil
 }
 
-const producedBy = "Captured from dockerd 20.10.24 (Debian docker.io) by TestCaptureFixtures in internal/swarmtest " +
-	"(SWARMTEST=1 SWARMTEST_CAPTURE=%s), from the socket of %s (%s); every node is a real dockerd in its own netns."
-
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -257,8 +288,8 @@ func tasksOn(t *testing.T, s *Swarm, service string, n *Node, state string) int 
 	return c
 }
 
-func captureA(t *testing.T, out string, sel func(...string) bool) {
-	s := StartForTest(t, Options{})
+func captureA(t *testing.T, out captureTarget, sel func(...string) bool) {
+	s := StartForTest(t, Options{Engine: out.eng})
 	w2 := s.Node("w2")
 
 	// healthy-3m2w
@@ -299,8 +330,8 @@ func captureA(t *testing.T, out string, sel func(...string) bool) {
 	}))
 	leader, others := leaderAndOthers(t, s)
 	if sel("healthy-3m2w") {
-		capture(t, filepath.Join(out, "healthy-3m2w"), leader, []string{
-			fmt.Sprintf(producedBy, "healthy-3m2w", "manager "+leader.Hostname, "the leader"),
+		capture(t, out.dir("healthy-3m2w"), leader, []string{
+			out.producedBy("healthy-3m2w", "manager "+leader.Hostname, "the leader", leader),
 			"Topology: 3 managers (swx-m1..m3) + 2 workers (swx-w1, swx-w2), all Ready/Active, managers Reachable.",
 			"Services and expected running tasks: web 6 (replicated, labels com.docker.stack.namespace=shop), agent 5 (global), " +
 				"pinned 2 (replicated, node.role==worker), mgr-global 3 (global, node.role==manager), zero 0 (replicated, scaled 1->0), " +
@@ -314,8 +345,8 @@ func captureA(t *testing.T, out string, sel func(...string) bool) {
 	must(t, s.WaitNodeState(w2, "down", 2*time.Minute))
 	t.Logf("w2 down after %v", time.Since(t0).Round(time.Second))
 	if sel("worker-down") {
-		capture(t, filepath.Join(out, "worker-down"), leader, []string{
-			fmt.Sprintf(producedBy, "worker-down", "manager "+leader.Hostname, "the leader"),
+		capture(t, out.dir("worker-down"), leader, []string{
+			out.producedBy("worker-down", "manager "+leader.Hostname, "the leader", leader),
 			"The healthy-3m2w swarm after worker swx-w2 was SIGKILLed (dockerd and all its processes), captured as soon as swx-w2 showed Status.State down (Status.Message \"heartbeat failure\").",
 			"Tasks on swx-w2 keep Status.State running with DesiredState shutdown (ServiceStatus.RunningTasks still counts them: agent 5 of 4 desired); " +
 				"their replacements may still be in the 5 s restart delay (DesiredState ready, Status.State pending or assigned). Really running: web 4-6, agent 4, pinned 1-2, mgr-global 3, updating 2, zero 0; batch 3 complete.",
@@ -333,8 +364,8 @@ func captureA(t *testing.T, out string, sel func(...string) bool) {
 	must(t, s.WaitReachability(victim, "unreachable", time.Minute))
 	must(t, s.WaitRunning("mgr-global", 2, time.Minute))
 	if sel("manager-down") {
-		capture(t, filepath.Join(out, "manager-down"), leader, []string{
-			fmt.Sprintf(producedBy, "manager-down", "manager "+leader.Hostname, "the leader"),
+		capture(t, out.dir("manager-down"), leader, []string{
+			out.producedBy("manager-down", "manager "+leader.Hostname, "the leader", leader),
 			fmt.Sprintf("The swarm of worker-down after swx-w2 came back (its old tasks now failed, \"task: non-zero exit (255)\") and then manager %s was SIGKILLed: "+
 				"it shows Status.State down and ManagerStatus.Reachability unreachable; the other 2 managers keep quorum.", victim.Hostname),
 			"Tasks on the dead manager keep Status.State running with DesiredState shutdown, still counted in ServiceStatus.RunningTasks (agent 5 of 4, mgr-global 3 of 2 desired); " +
@@ -353,8 +384,8 @@ func captureA(t *testing.T, out string, sel func(...string) bool) {
 		return err == nil && st != http.StatusOK, nil
 	}))
 	if sel("quorum-lost") {
-		capture(t, filepath.Join(out, "quorum-lost"), leader, []string{
-			fmt.Sprintf(producedBy, "quorum-lost", "manager "+leader.Hostname, "the only manager left"),
+		capture(t, out.dir("quorum-lost"), leader, []string{
+			out.producedBy("quorum-lost", "manager "+leader.Hostname, "the only manager left", leader),
 			fmt.Sprintf("The swarm of manager-down after the second manager %s was SIGKILLed too: 2 of 3 managers down, no leader. /info still answers; /nodes, /services and /tasks answer HTTP 500 (see *.status).", victim2.Hostname),
 		})
 	}
@@ -365,8 +396,8 @@ func captureA(t *testing.T, out string, sel func(...string) bool) {
 	t.Logf("quorum back, all nodes ready %v after restarting the 2 managers", time.Since(t0).Round(time.Second))
 }
 
-func captureB(t *testing.T, out string, sel func(...string) bool) {
-	s := StartForTest(t, Options{Managers: 3, Workers: 2, Standalone: 1})
+func captureB(t *testing.T, out captureTarget, sel func(...string) bool) {
+	s := StartForTest(t, Options{Managers: 3, Workers: 2, Standalone: 1, Engine: out.eng})
 	w1, w2 := s.Node("w1"), s.Node("w2")
 	must(t, s.RemoveImage(w2, WorkloadImage))
 	t0 := time.Now()
@@ -381,8 +412,8 @@ func captureB(t *testing.T, out string, sel func(...string) bool) {
 	}
 	leader, _ := leaderAndOthers(t, s)
 	if sel("missing-image") {
-		capture(t, filepath.Join(out, "missing-image"), leader, []string{
-			fmt.Sprintf(producedBy, "missing-image", "manager "+leader.Hostname, "the leader"),
+		capture(t, out.dir("missing-image"), leader, []string{
+			out.producedBy("missing-image", "manager "+leader.Hostname, "the leader", leader),
 			"Topology: 3 managers + 2 workers, all Ready (plus a standalone daemon outside the swarm). " + WorkloadImage + " was removed from worker swx-w2 before the services were created; no registry is reachable.",
 			"Services, ~20 s after creation: partial (global) runs on the 4 other nodes; on swx-w2 its tasks are rejected (\"No such image: swarmtest/workload:latest\") over and over, " +
 				"the current one with DesiredState ready (restart delay), so ServiceStatus says 4 running of 4 desired. " +
@@ -390,22 +421,22 @@ func captureB(t *testing.T, out string, sel func(...string) bool) {
 		})
 	}
 	if sel("worker-node") {
-		capture(t, filepath.Join(out, "worker-node"), w1, []string{
-			fmt.Sprintf(producedBy, "worker-node", "worker "+w1.Hostname, "a worker"),
+		capture(t, out.dir("worker-node"), w1, []string{
+			out.producedBy("worker-node", "worker "+w1.Hostname, "a worker", w1),
 			"The swarm of missing-image, seen from a worker: /info answers (Swarm.ControlAvailable false); /nodes, /services and /tasks answer HTTP 503 \"This node is not a swarm manager…\" (see *.status).",
 		})
 	}
 	if sel("no-swarm") {
 		s1 := s.Node("s1")
-		capture(t, filepath.Join(out, "no-swarm"), s1, []string{
-			fmt.Sprintf(producedBy, "no-swarm", "standalone daemon "+s1.Hostname, "never in a swarm"),
+		capture(t, out.dir("no-swarm"), s1, []string{
+			out.producedBy("no-swarm", "standalone daemon "+s1.Hostname, "never in a swarm", s1),
 			"A daemon that never joined a swarm: /info answers with Swarm.LocalNodeState inactive; /nodes, /services and /tasks answer HTTP 503 (see *.status).",
 		})
 	}
 }
 
-func captureC(t *testing.T, out string) {
-	s := StartForTest(t, Options{})
+func captureC(t *testing.T, out captureTarget) {
+	s := StartForTest(t, Options{Engine: out.eng})
 	svc(t, s, append([]string{"--name", "web", "--replicas", "3"}, wl()...)...)
 	must(t, s.WaitRunning("web", 3, time.Minute))
 	key, err := s.EnableAutolock()
@@ -414,8 +445,8 @@ func captureC(t *testing.T, out string) {
 	m := others[0]
 	must(t, s.Restart(context.Background(), m))
 	must(t, s.WaitLocalState(m, "locked", time.Minute))
-	capture(t, filepath.Join(out, "locked"), m, []string{
-		fmt.Sprintf(producedBy, "locked", "manager "+m.Hostname, "a locked manager"),
+	capture(t, out.dir("locked"), m, []string{
+		out.producedBy("locked", "manager "+m.Hostname, "a locked manager", m),
 		fmt.Sprintf("Topology: 3 managers + 2 workers with autolock enabled; manager %s was restarted and not unlocked, so its /info shows Swarm.LocalNodeState locked "+
 			"and /nodes, /services and /tasks answer with an error (see *.status). Service web (replicated 3) runs on the rest of the swarm.", m.Hostname),
 	})
@@ -423,8 +454,8 @@ func captureC(t *testing.T, out string) {
 	must(t, s.WaitNodeState(m, "ready", time.Minute))
 }
 
-func captureD(t *testing.T, out string) {
-	s := StartForTest(t, Options{})
+func captureD(t *testing.T, out captureTarget) {
+	s := StartForTest(t, Options{Engine: out.eng})
 	w1, w2 := s.Node("w1"), s.Node("w2")
 	svc(t, s, append([]string{"--name", "web", "--replicas", "6"}, wl()...)...)
 	svc(t, s, append([]string{"--name", "agent", "--mode", "global"}, wl()...)...)
@@ -439,8 +470,8 @@ func captureD(t *testing.T, out string) {
 	must(t, s.Scale("web", 8))
 	must(t, s.WaitRunning("web", 8, time.Minute))
 	leader, _ := leaderAndOthers(t, s)
-	capture(t, filepath.Join(out, "drained-paused"), leader, []string{
-		fmt.Sprintf(producedBy, "drained-paused", "manager "+leader.Hostname, "the leader"),
+	capture(t, out.dir("drained-paused"), leader, []string{
+		out.producedBy("drained-paused", "manager "+leader.Hostname, "the leader", leader),
 		"Topology: 3 managers + 2 workers, all Ready; swx-w1 Availability drain, swx-w2 Availability pause. web (replicated) ran 6 tasks, " +
 			"w1 was drained (its web and agent tasks shut down, web rescheduled), w2 paused, then web scaled to 8: the 2 new tasks avoid w1 and w2.",
 		"Expected running: web 8 (none on swx-w1), agent 4 (global: none on the drained swx-w1; the paused swx-w2 keeps its task).",

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +24,7 @@ func bg() context.Context { return context.Background() }
 // exclusive one on its prefix's lock file.
 type runLock struct {
 	machine, prefix *os.File
+	subnet          *os.File // once Start has taken it (see acquireSubnet)
 }
 
 func prefixLockPath(prefix string) string { return fmt.Sprintf(PrefixLockPattern, prefix) }
@@ -85,8 +87,42 @@ func unflock(f *os.File) {
 	}
 }
 
+// acquireSubnet takes the lock of a subnet (an exclusive flock on
+// SubnetLockPattern), then waits until no host interface has an address in
+// it: swarms of different prefixes on the same subnet queue behind each
+// other, also behind a harness that does not know this lock. Both waits
+// end with ctx; a bridge that never goes (a crashed run's) is named in the
+// error.
+func acquireSubnet(ctx context.Context, l *runLock, subnet netip.Prefix, logf func(string, ...any)) error {
+	path := fmt.Sprintf(SubnetLockPattern, strings.ReplaceAll(subnet.String(), "/", "-"))
+	f, err := flockWait(ctx, path, syscall.LOCK_EX, logf)
+	if err != nil {
+		return err
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	l.subnet = f
+	logged := false
+	for {
+		dev, err := subnetUser(subnet)
+		if err != nil || dev == "" {
+			return err
+		}
+		if !logged {
+			logf("swarmtest: waiting for subnet %s, in use on %s", subnet, dev)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("swarmtest: subnet %s is in use on %s (another swarm's, or what a crashed run left: `swarmup -cleanup` clears it): %w", subnet, dev, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 func releaseLock(l *runLock) {
 	if l != nil {
+		unflock(l.subnet)
 		unflock(l.prefix)
 		unflock(l.machine)
 	}

@@ -28,8 +28,9 @@
 // Start boots a topology (3 managers + 2 workers by default), Close tears it
 // down, and the fault verbs (Kill, Restart, Drain, Promote, EnableAutolock, …)
 // change it while a test runs. Swarms of different prefixes and subnets run
-// at once, in one process or several; runs of the same prefix queue behind
-// each other (an flock on /run/swarmtest-PREFIX.lock). Start first clears
+// at once, in one process or several; runs of the same prefix or subnet
+// queue behind each other (flocks on /run/swarmtest-PREFIX.lock and
+// /run/swarmtest-subnet-SUBNET.lock). Start first clears
 // what an earlier run with the same prefix left behind and refuses to start
 // if it cannot.
 //

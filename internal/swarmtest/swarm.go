@@ -48,6 +48,10 @@ const (
 	// on while a swarm of one prefix runs (%s is the prefix), so that two
 	// runs of the same prefix never overlap: the later one waits.
 	PrefixLockPattern = "/run/swarmtest-%s.lock"
+	// SubnetLockPattern names the file the harness holds an exclusive flock
+	// on while a swarm uses a subnet (%s is e.g. 10.213.0.0-24), so that
+	// swarms of different prefixes on the same subnet queue too.
+	SubnetLockPattern = "/run/swarmtest-subnet-%s.lock"
 	// IptablesComment tags the host FORWARD rule the harness adds.
 	IptablesComment = "swarmtest"
 	// DockerdPath is the daemon binary of Debian's engine (DebianEngine).
@@ -191,10 +195,11 @@ type Swarm struct {
 
 // Start boots the topology opts asks for and returns once every daemon
 // answers, every swarm node is Ready (managers Reachable) and the workload
-// image is loaded on every node. It first takes the machine-wide lock
-// (waiting for it as long as ctx allows), clears what an earlier run with the
-// same prefix left behind, and refuses to start if something is left that it
-// cannot clear. On error everything started so far is torn down.
+// image is loaded on every node. It first takes the locks of its prefix
+// (waiting for them as long as ctx allows), clears what an earlier run with
+// the same prefix left behind, and refuses to start if something is left
+// that it cannot clear; then it takes its subnet (waiting as long, see
+// acquireSubnet). On error everything started so far is torn down.
 func Start(ctx context.Context, opts Options) (_ *Swarm, err error) {
 	if err := opts.normalize(); err != nil {
 		return nil, err
@@ -230,11 +235,8 @@ func Start(ctx context.Context, opts Options) (_ *Swarm, err error) {
 		releaseLock(lock)
 		return nil, fmt.Errorf("swarmtest: refusing to start: %w", err)
 	}
-	if dev, err := subnetUser(s.subnet); err != nil || dev != "" {
+	if err := acquireSubnet(ctx, lock, s.subnet, opts.Logf); err != nil {
 		releaseLock(lock)
-		if err == nil {
-			err = fmt.Errorf("swarmtest: subnet %s is in use on %s: give each swarm that runs at once its own Options.Subnet", opts.Subnet, dev)
-		}
 		return nil, err
 	}
 	register(s)

@@ -8,12 +8,14 @@ import (
 	"time"
 )
 
-// TestSwarm boots the default 3 managers + 2 workers and exercises the
-// harness on it: roles and hostnames, socket isolation, a worker crash and
-// restart, and a teardown that leaves nothing behind.
-func TestSwarm(t *testing.T) {
+// TestSwarm boots the default 3 managers + 2 workers on each engine and
+// exercises the harness on it: roles and hostnames, socket isolation, a
+// worker crash and restart, and a teardown that leaves nothing behind.
+func TestSwarm(t *testing.T) { OnEachEngine(t, testSwarm) }
+
+func testSwarm(t *testing.T, eng Engine) {
 	t0 := time.Now()
-	s := StartForTest(t, Options{})
+	s := StartForTest(t, Options{Engine: eng})
 	t.Logf("boot of 3M+2W took %v", time.Since(t0).Round(time.Millisecond))
 
 	t.Run("nodes", func(t *testing.T) {
@@ -47,6 +49,12 @@ func TestSwarm(t *testing.T) {
 		}
 		if got := len(s.Managers()); got != 3 {
 			t.Errorf("%d managers", got)
+		}
+		for _, n := range s.Nodes() {
+			var v struct{ ServerVersion string }
+			if err := n.GetJSON(context.Background(), "/v"+n.APIVersion()+"/info", &v); err != nil || v.ServerVersion != eng.Version {
+				t.Errorf("%s reports version %q (%v), want %q", n.Name, v.ServerVersion, err, eng.Version)
+			}
 		}
 	})
 
