@@ -306,11 +306,11 @@ func mxDur(d time.Duration) string {
 	if d == mxNone {
 		return "-"
 	}
+	d = d.Round(time.Second)
 	sign := ""
 	if d < 0 {
 		sign, d = "-", -d
 	}
-	d = d.Round(time.Second)
 	if d < 100*time.Second {
 		return fmt.Sprintf("%s%ds", sign, int(d.Seconds()))
 	}
