@@ -295,8 +295,16 @@ func (m *matrix) endStep(t *testing.T, l *mxLane, sr *mxStepRun) {
 	}
 	t.Logf("%s, %s:\n%s", l.spec.Cluster, sr.st.Name, mxTable(mxTableRows(sr.results)))
 	if t.Failed() {
-		t.Logf("%s, %s: the alerts of the cluster during the step (t=0 at its start):\n%s", l.spec.Cluster, sr.st.Name,
-			pipeTimeline(m.prom, fmt.Sprintf(`ALERTS{cluster=%q}`, l.spec.Cluster), sr.results[0].From, to))
+		from := sr.results[0].From
+		for _, q := range []struct{ what, expr string }{
+			{"the alerts of the cluster", `ALERTS{cluster=%q}`},
+			{"what the view reads", `{__name__=~"job:docker_swarm_.*_read:bool", cluster=%q}`},
+			{"the cluster's conditions", `job:docker_swarm_cluster_condition:max{cluster=%q} == 1`},
+			{"the nodes' states", `node:docker_swarm_node_state:max{cluster=%q} == 1`},
+		} {
+			t.Logf("%s, %s: %s during the step (t=0 at its start):\n%s", l.spec.Cluster, sr.st.Name, q.what,
+				pipeTimeline(m.prom, fmt.Sprintf(q.expr, l.spec.Cluster), from, to))
+		}
 	}
 }
 
