@@ -96,8 +96,8 @@ import (
 //
 // SWARMTEST_ENGINE=20.10 or 29 runs that engine's lane only, as it runs
 // the other real-swarm tests on that engine only. Run one lane or one row
-// with -run, e.g. -run 'TestAlertMatrix/29' or
-// -run 'TestAlertMatrix/20.10/2_services/crash'. SWARM_MATRIX_BREAK breaks
+// with -run, e.g. -run 'TestAlertMatrix$/29' or
+// -run 'TestAlertMatrix$/20.10/2_services/crash'. SWARM_MATRIX_BREAK breaks
 // the pipeline on purpose to show that the matrix catches it (comma
 // separated): no-inhibit (the copy of alertmanager.yml loses its inhibit
 // rules), two-alertmanagers (Prometheus notifies two unclustered
