@@ -63,7 +63,7 @@ engine: deps
 # Every real-swarm test on 20.10, and on Docker 29 too those that touch a
 # difference between the engines (swarmtest.OnEachEngine), and mixed swarms.
 e2e: build engine
-	SWARMTEST=1 $(GO) test -count=1 -p 1 -timeout 40m ./internal/swarmtest/... ./e2e/...
+	SWARMTEST=1 $(GO) test -count=1 -p 1 -timeout 60m ./internal/swarmtest/... ./e2e/...
 
 # The full matrix: every real-swarm test on each engine alone, then the
 # swarms of both engines. About twice as long as make e2e.

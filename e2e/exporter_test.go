@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +55,8 @@ func startExporter(t *testing.T, e *Exporter, flags, env []string) *Exporter {
 	e.URL = "http://" + addr
 	e.cmd = exec.Command(exporterBin, append([]string{"--web.listen-address=" + addr}, flags...)...)
 	e.cmd.Stdout, e.cmd.Stderr = e.logs, e.logs
+	// Killed with the test process, should it die without cleanups.
+	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if env != nil {
 		e.cmd.Env = env
 	}
