@@ -4,13 +4,14 @@
 # namespaces and bridge), Prometheus, promtool and Alertmanager (the alerting
 # pipeline), curl (the benchmark's raw floor), and what building the current
 # engine's runc needs (scripts/build-engine.sh: a C compiler, pkg-config and
-# libseccomp's headers). Only missing packages are
-# installed; the system's own Docker daemon is neither started nor needed.
+# libseccomp's headers), and chattr (e2fsprogs: the harness's test of a
+# leftover it cannot clear). Only missing packages are installed; the
+# system's own Docker daemon is neither started nor needed.
 set -euo pipefail
 
-packages=(docker.io iproute2 iptables prometheus prometheus-alertmanager curl util-linux gcc libc6-dev pkg-config libseccomp-dev)
+packages=(docker.io iproute2 iptables prometheus prometheus-alertmanager curl util-linux gcc libc6-dev pkg-config libseccomp-dev e2fsprogs)
 commands=(/usr/sbin/dockerd /usr/sbin/ip /usr/sbin/iptables /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-alertmanager /usr/bin/curl /usr/bin/nsenter
-  /usr/bin/gcc /usr/bin/pkg-config /usr/include/seccomp.h)
+  /usr/bin/gcc /usr/bin/pkg-config /usr/include/seccomp.h /usr/bin/chattr)
 
 missing=0
 for c in "${commands[@]}"; do

@@ -335,11 +335,23 @@ func TestLock(t *testing.T) {
 // what a crashed run left), and says which one when it gives up.
 func TestSubnetInUse(t *testing.T) {
 	RequireSwarmTest(t)
-	const link = "swtqbusy0" // not swtq-…: Start would clear it as a leftover of the prefix
+	// The bridge belongs to a prefix of its own, not swtq (Start would clear
+	// it as a leftover of swtq), whose run directory makes the cleanup of a
+	// killed test run (swarmup -cleanup) find and delete it.
+	const owner = "swtqb"
+	const link = owner + "-br0"
+	if err := os.MkdirAll(DefaultBaseDir+"/"+owner, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cleanupPrefix(DefaultBaseDir, owner, t.Logf); err != nil {
+			t.Error(err)
+		}
+		assertClean(t, owner)
+	})
 	if err := mustRun("ip", "link", "add", link, "type", "bridge"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = mustRun("ip", "link", "del", link) })
 	if err := mustRun("ip", "addr", "add", "10.213.22.1/24", "dev", link); err != nil {
 		t.Fatal(err)
 	}
