@@ -53,7 +53,7 @@ func newReadMetrics(reg prometheus.Registerer) *readMetrics {
 		}),
 		services: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "swarm_exporter_last_read_fetched_services",
-			Help: "1 when the last successful read fetched the services and the task list, 0 when it read only /_ping, /info and /nodes (--read.services=leader, on a manager that is not the leader).",
+			Help: "1 when the scrapes report the services and tasks of the last successful read, 0 when that read left them out or found its manager not leading (--read.services=leader); a status request's reading of the services does not count.",
 		}),
 	}
 	if reg != nil {

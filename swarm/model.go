@@ -28,9 +28,14 @@ type Snapshot struct {
 	// not the leader): Services and Tasks are empty because they were not
 	// read, not because the swarm has none.
 	NoServices bool
-	Nodes      []Node
-	Services   []Service
-	Tasks      Tasks
+	// forStatusOnly: the read fetched the services and tasks only because
+	// a status request (ReadFull) wanted them, on a manager that neither led
+	// when the read began nor leads as its /nodes says (ServicesLeader).
+	// The scrapes then get the read without them (Reader.scope).
+	forStatusOnly bool
+	Nodes         []Node
+	Services      []Service
+	Tasks         Tasks
 	// Err says why the cluster state could not be read; nil when it was
 	// (a leaderless swarm counts as read: its KO is the answer). It is an
 	// *Error unless the read was cut short by the caller's deadline.

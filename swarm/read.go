@@ -197,7 +197,11 @@ func (r *Reader) sharedRead() (snap *Snapshot) {
 		}
 		r.record(snap)
 	}()
-	return r.electionGrace(r.read(ctx, start, r.fetchServices()))
+	leading := r.leader.Load()
+	snap = r.electionGrace(r.read(ctx, start, r.fetchServices()))
+	snap.forStatusOnly = r.servicesMode == ServicesLeader && !leading && snap.Err == nil && !snap.NoLeader &&
+		!snap.NoServices && !snap.LocalLeader()
+	return snap
 }
 
 // electionGrace tells a leader election from a lost quorum. When the leader
@@ -423,7 +427,7 @@ func (r *Reader) record(snap *Snapshot) {
 	default:
 		kind = "ok"
 		r.metrics.lastRead.Set(float64(snap.ReadAt.UnixNano()) / 1e9)
-		if snap.NoServices {
+		if snap.NoServices || snap.forStatusOnly {
 			r.metrics.services.Set(0)
 		} else {
 			r.metrics.services.Set(1)

@@ -80,7 +80,7 @@ func (r *Reader) readFor(ctx context.Context, full bool) *Snapshot {
 	}
 	if snap := r.reusable(full); snap != nil {
 		r.metrics.cacheHits.Inc()
-		return snap
+		return r.scope(snap, full)
 	}
 	snap := r.shared(ctx)
 	if full && snap.NoServices {
@@ -88,7 +88,21 @@ func (r *Reader) readFor(ctx context.Context, full bool) *Snapshot {
 		// this call: the next one fetches them.
 		snap = r.shared(ctx)
 	}
-	return snap
+	return r.scope(snap, full)
+}
+
+// scope gives a scrape the read without the services and tasks that it
+// fetched for status requests only (Snapshot.forStatusOnly): what a
+// follower's scrapes report does not depend on the status requests it
+// serves.
+func (r *Reader) scope(snap *Snapshot, full bool) *Snapshot {
+	if full || !snap.forStatusOnly {
+		return snap
+	}
+	view := *snap
+	view.NoServices, view.forStatusOnly = true, false
+	view.Services, view.Tasks = nil, Tasks{}
+	return &view
 }
 
 // shared joins the read in flight or starts one.

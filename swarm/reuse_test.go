@@ -412,6 +412,49 @@ func TestReadFullDuringAReadWithoutServices(t *testing.T) {
 	checkRequests(t, srv, "a scrape and a ReadFull", map[string]int{"ping": 2, "info": 2, "nodes": 2, "services": 1, "tasks": 1})
 }
 
+// A scrape on a follower never gets the services that a status request
+// read: neither from the read it reuses within max-age nor from the one it
+// joins; and the gauge says what the scrapes report.
+func TestServicesLeaderScrapesAfterAReadFull(t *testing.T) {
+	srv := fakedocker.New(follower(t))
+	defer srv.Close()
+	reg := prometheus.NewRegistry()
+	r := newReaderWith(t, srv, swarm.Config{MaxAge: time.Minute, Services: swarm.ServicesLeader, Registerer: reg})
+	if full := r.ReadFull(context.Background()); full.NoServices || len(full.Services) != 7 {
+		t.Fatalf("ReadFull: no services %v, %d services", full.NoServices, len(full.Services))
+	}
+	scrape := r.Read(context.Background())
+	if scrape.Err != nil || !scrape.NoServices || len(scrape.Services) != 0 || len(scrape.Tasks.List) != 0 || len(scrape.Nodes) != 5 {
+		t.Errorf("a scrape reusing a ReadFull: err %v, no services %v, %d services, %d tasks, %d nodes; want the nodes only",
+			scrape.Err, scrape.NoServices, len(scrape.Services), len(scrape.Tasks.List), len(scrape.Nodes))
+	}
+	if again := r.ReadFull(context.Background()); again.NoServices || len(again.Services) != 7 {
+		t.Errorf("a ReadFull after the scrape lost the services: no services %v, %d services", again.NoServices, len(again.Services))
+	}
+	checkRequests(t, srv, "a ReadFull, a scrape and a ReadFull within max-age", oneFullRead)
+	if v := gauge(t, reg, "swarm_exporter_last_read_fetched_services"); v != 0 {
+		t.Errorf("swarm_exporter_last_read_fetched_services = %v on a follower after a ReadFull, want 0", v)
+	}
+}
+
+func TestServicesLeaderScrapeJoiningAReadFull(t *testing.T) {
+	srv := fakedocker.New(follower(t))
+	defer srv.Close()
+	srv.Delay("nodes", 300*time.Millisecond)
+	r := newReaderWith(t, srv, swarm.Config{Services: swarm.ServicesLeader})
+	done := make(chan *swarm.Snapshot)
+	go func() { done <- r.ReadFull(context.Background()) }()
+	time.Sleep(100 * time.Millisecond)
+	scrape := r.Read(context.Background())
+	if scrape.Err != nil || !scrape.NoServices || len(scrape.Services) != 0 {
+		t.Errorf("a scrape joining a ReadFull: err %v, no services %v, %d services; want none", scrape.Err, scrape.NoServices, len(scrape.Services))
+	}
+	if full := <-done; full.NoServices || len(full.Services) != 7 {
+		t.Errorf("the ReadFull: no services %v, %d services", full.NoServices, len(full.Services))
+	}
+	checkRequests(t, srv, "a ReadFull joined by a scrape", oneFullRead)
+}
+
 // Without leader, nobody has the services: a ReadFull reuses the read.
 func TestServicesLeaderWithoutLeader(t *testing.T) {
 	srv := fakedocker.New(testkit.Fixture(t, "quorum-lost"))
