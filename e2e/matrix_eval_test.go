@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -204,6 +205,14 @@ func mxEvaluate(exp []mxExpect, ds []mxDelivery, faults, heals []mxMark, b mxBou
 		}
 		fault, hasFault := markAt(faults, e.Fault, true)
 		heal, hasHeal := markAt(heals, e.Heal, false)
+		// A row names its fault and heal by the names it marks them with: a
+		// name never marked would silently drop the bounds.
+		if e.Fault != "" && !hasFault {
+			c.Problems = append(c.Problems, fmt.Sprintf("no fault named %q was marked", e.Fault))
+		}
+		if e.Heal != "" && !hasHeal {
+			c.Problems = append(c.Problems, fmt.Sprintf("no heal named %q was marked", e.Heal))
+		}
 		var firstFire, firstResolve time.Time
 		for _, d := range byKey[e.key()] {
 			switch d.Status {
@@ -467,6 +476,15 @@ func TestAlertMatrixCells(t *testing.T) {
 			t.Errorf("%s: the table marks a failure: %v, want %v:\n%s", c.name, !ok, ok, table)
 		}
 	}
+	asExpected := []mxDelivery{
+		d(140, "firing", "SwarmNodeDown", "warning", nodeObj("w1")),
+		d(320, "resolved", "SwarmNodeDown", "warning", nodeObj("w1")),
+	}
+	misnamed := []mxExpect{page("SwarmNodeDown", "warning", nodeObj("w1")).after("kill w2", "kill w2")}
+	if got := mxEvaluate(misnamed, asExpected, faults, heals, bounds)[0].Problems; !slices.Contains(got, `no fault named "kill w2" was marked`) ||
+		!slices.Contains(got, `no heal named "kill w2" was marked`) {
+		t.Errorf("an expectation after a fault and heal never marked: problems %q", got)
+	}
 	dup := []mxDelivery{d(140, "firing", "A", "warning", swarmObj()), d(141, "firing", "A", "warning", swarmObj())}
 	dup[1].N = 1
 	if got := mxDuplicates(dup); len(got) != 1 {
@@ -558,12 +576,17 @@ func TestAlertMatrixDeployFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("the matrix's exporters run with %q", flags)
+	found := false
 	for _, f := range flags {
 		if v, ok := strings.CutPrefix(f, "--read.max-age="); ok {
+			found = true
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 || d >= mxScrape {
 				t.Errorf("%s: not just under the matrix's scrape interval %v", f, mxScrape)
 			}
 		}
+	}
+	if !found {
+		t.Error("the matrix's exporters run without deploy/exporter.yml's --read.max-age")
 	}
 }
