@@ -16,3 +16,6 @@ func DecodeServices(r io.Reader) ([]Service, error) {
 	defer scanners.Put(s)
 	return decodeServices(s, r, 0)
 }
+
+// ReadsServices is Snapshot.readsServices, for the tests.
+func (s *Snapshot) ReadsServices() bool { return s.readsServices() }
