@@ -19,3 +19,6 @@ func DecodeServices(r io.Reader) ([]Service, error) {
 
 // ReadsServices is Snapshot.readsServices, for the tests.
 func (s *Snapshot) ReadsServices() bool { return s.readsServices() }
+
+// TaskIDHash is taskIDHash, for the fuzz test's reference decoding.
+func TaskIDHash(id string) uint64 { return taskIDHash([]byte(id)) }

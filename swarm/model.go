@@ -215,7 +215,7 @@ type Tasks struct {
 
 // Task is one current task.
 type Task struct {
-	// ID is TaskIDHash of the task's ID, 0 when it has none: enough to
+	// ID is taskIDHash of the task's ID, 0 when it has none: enough to
 	// tell a task from the one it replaced, in 8 bytes instead of 25.
 	ID uint64
 	// Slot is the slot of a replicated service's or replicated job's
