@@ -105,7 +105,7 @@ func newApp(f *flags) (app *kingpin.Application, status *kingpin.CmdClause) {
 	app.Flag("read.max-age", "Reuse the last successful read for the scrapes that arrive less than this long after it started, instead of reading again; 0 reads on every scrape. "+
 		"Just under the scrape interval (14s for 15s) makes several Prometheus servers share one read per interval; a scrape's data is then up to this old.").
 		Default("0s").DurationVar(&f.readMaxAge)
-	app.Flag("read.services", "Which instances read the services and tasks: always, or leader (only while the manager read through is the swarm's leader; the others report the cluster and the nodes, and leave the services to the leader's exporter). "+
+	app.Flag("read.services", "Which instances read the services and tasks: always, or leader (only while the manager read through is the swarm's leader, or its stand-in while the leader is drained; the others report the cluster and the nodes, and leave the services to the leader's exporter). "+
 		"The status API and the status command always read them.").
 		Default("always").EnumVar(&f.readServices, swarm.ServicesModes...)
 	app.Flag("health.min-managers", "Managers a cluster needs to be OK (fault tolerant).").

@@ -43,17 +43,6 @@ func newExporter(t testing.TB, srv *fakedocker.Server, opts report.Options, enab
 	return exp
 }
 
-// goldenScenarios are the captured swarms whose whole exposition is kept in
-// testdata/<scenario>.prom: every captured scenario, from a healthy swarm to
-// a daemon that is not in a swarm, on Docker 20.10 and on Docker 29
-// (<scenario>-docker29).
-var goldenScenarios = []string{
-	"healthy-3m2w", "worker-down", "manager-down", "quorum-lost", "missing-image",
-	"drained-paused", "worker-node", "locked", "no-swarm",
-	"healthy-3m2w-docker29", "worker-down-docker29", "manager-down-docker29", "quorum-lost-docker29", "missing-image-docker29",
-	"drained-paused-docker29", "worker-node-docker29", "locked-docker29", "no-swarm-docker29",
-}
-
 // durationValue matches the value of a series of a _duration_seconds
 // family: the only values that change from run to run.
 var durationValue = regexp.MustCompile(`(?m)^([a-z_:]+_duration_seconds(?:\{[^}]*\})?) \S+$`)
@@ -83,7 +72,10 @@ func exposition(t testing.TB, c prometheus.Collector) []byte {
 // files with `go test ./collector -run TestExpositions -update` and review
 // the diff.
 func TestExpositions(t *testing.T) {
-	for _, sc := range goldenScenarios {
+	// Every captured scenario (testdata/docker), from a healthy swarm to a
+	// daemon that is not in a swarm, on Docker 20.10 and on Docker 29
+	// (<scenario>-docker29): a new capture needs its golden file.
+	for _, sc := range testkit.Scenarios(t) {
 		t.Run(sc, func(t *testing.T) {
 			srv := fakedocker.New(testkit.Fixture(t, sc))
 			defer srv.Close()

@@ -61,7 +61,7 @@ import (
 //     node restart, a scrape that fails once) keeps its shipped for:, one
 //     burst of task replacements fires no crash loop, the rules' ranking
 //     of the alerts of one object (which fires first) holds, and the
-//     matrix fits in about 20 minutes. A shorter for: only makes an alert
+//     matrix fits in make test's time (docs/testing.md). A shorter for: only makes an alert
 //     fire sooner: a row that expects no page holds its state longer than
 //     the copy's for: of every alert it names as one that could fire
 //     (mxRow.CouldFire), so the shipped rules would not page either. The

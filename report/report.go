@@ -89,8 +89,8 @@ func (c RoleCount) Ready() int { return c.ByState[swarm.NodeReady] }
 // Alive returns the number of nodes that count as alive: ready, or
 // looking for the leader's dispatcher. Every node passes through unknown
 // when a new leader takes over: its dispatcher marks them all so until
-// they report in (from half a second to 18 s on a real swarm; a dead node
-// turns down about 30 s later). Disconnected is what swarmkit's dispatcher
+// they report in (seconds on a real swarm, docs/health-model.md; a dead
+// node turns down later). Disconnected is what swarmkit's dispatcher
 // marks a node whose session it drops ("node is currently trying to find
 // new manager"); as it does that only once stopped, when it can no longer
 // write, real swarms hardly show it, but it means the same. Docker's

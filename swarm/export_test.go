@@ -16,3 +16,9 @@ func DecodeServices(r io.Reader) ([]Service, error) {
 	defer scanners.Put(s)
 	return decodeServices(s, r, 0)
 }
+
+// ReadsServices is Snapshot.readsServices, for the tests.
+func (s *Snapshot) ReadsServices() bool { return s.readsServices() }
+
+// TaskIDHash is taskIDHash, for the fuzz test's reference decoding.
+func TaskIDHash(id string) uint64 { return taskIDHash([]byte(id)) }

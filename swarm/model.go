@@ -25,12 +25,13 @@ type Snapshot struct {
 	NoLeader bool
 	// NoServices is set when the read left out /services and /tasks
 	// (Config.Services is ServicesLeader and the manager read through is
-	// not the leader): Services and Tasks are empty because they were not
+	// neither the leader nor its stand-in, see readsServices): Services and Tasks are empty because they were not
 	// read, not because the swarm has none.
 	NoServices bool
 	// forStatusOnly: the read fetched the services and tasks only because
-	// a status request (ReadFull) wanted them, on a manager that neither led
-	// when the read began nor leads as its /nodes says (ServicesLeader).
+	// a status request (ReadFull) wanted them, on a manager that neither
+	// read them for the scrapes when the read began nor does as its /nodes
+	// says (ServicesLeader, readsServices).
 	// The scrapes then get the read without them (Reader.scope).
 	forStatusOnly bool
 	Nodes         []Node
@@ -54,6 +55,38 @@ func (s *Snapshot) LocalLeader() bool {
 		}
 	}
 	return false
+}
+
+// readsServices says whether the manager read through is the one that
+// reads the services and tasks with ServicesLeader, as the read's /nodes
+// says: the leader; or, while the leader is drained (the exporter, a swarm
+// service, cannot run there), its stand-in, the first manager by node ID
+// that is ready, active and reachable. Every instance finds the same one.
+func (s *Snapshot) readsServices() bool {
+	if s.Info == nil || s.Info.NodeID == "" {
+		return false
+	}
+	var leader *Node
+	standIn := ""
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		switch {
+		case !n.Manager:
+		case n.Leader:
+			leader = n
+		case n.State == NodeReady && n.Availability == Active && n.Reachability == Reachable &&
+			(standIn == "" || n.ID < standIn):
+			standIn = n.ID
+		}
+	}
+	switch {
+	case leader == nil:
+		return false
+	case leader.ID == s.Info.NodeID:
+		return true
+	default:
+		return leader.Availability == Drain && standIn == s.Info.NodeID
+	}
 }
 
 // Info is the part of /info the exporter uses: the node it talks to.
@@ -182,7 +215,7 @@ type Tasks struct {
 
 // Task is one current task.
 type Task struct {
-	// ID is TaskIDHash of the task's ID, 0 when it has none: enough to
+	// ID is taskIDHash of the task's ID, 0 when it has none: enough to
 	// tell a task from the one it replaced, in 8 bytes instead of 25.
 	ID uint64
 	// Slot is the slot of a replicated service's or replicated job's

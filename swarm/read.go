@@ -79,9 +79,10 @@ type Reader struct {
 	group singleflight.Group
 	// last is the last read's snapshot (see reusable).
 	last atomic.Pointer[Snapshot]
-	// leader is whether the last read that saw the nodes found the local
-	// node to be the leader.
-	leader atomic.Bool
+	// readsServices is whether the last read that saw the nodes found the
+	// local node to be the one that reads the services (the leader, or its
+	// stand-in: Snapshot.readsServices).
+	readsServices atomic.Bool
 	// wantFull counts the ReadFull calls under way.
 	wantFull atomic.Int32
 	// The decoders' buffers, reused from read to read: reads are shared,
@@ -188,7 +189,7 @@ func (r *Reader) sharedRead() (snap *Snapshot) {
 			}}
 		}
 		if snap.Err == nil && !snap.NoLeader {
-			r.leader.Store(snap.LocalLeader())
+			r.readsServices.Store(snap.readsServices())
 		}
 		if r.maxAge > 0 {
 			// Kept for reuse; without max-age the snapshot is not kept
@@ -197,10 +198,10 @@ func (r *Reader) sharedRead() (snap *Snapshot) {
 		}
 		r.record(snap)
 	}()
-	leading := r.leader.Load()
+	reading := r.readsServices.Load()
 	snap = r.electionGrace(r.read(ctx, start, r.fetchServices()))
-	snap.forStatusOnly = r.servicesMode == ServicesLeader && !leading && snap.Err == nil && !snap.NoLeader &&
-		!snap.NoServices && !snap.LocalLeader()
+	snap.forStatusOnly = r.servicesMode == ServicesLeader && !reading && snap.Err == nil && !snap.NoLeader &&
+		!snap.NoServices && !snap.readsServices()
 	return snap
 }
 
@@ -229,8 +230,9 @@ func (r *Reader) electionGrace(snap *Snapshot) *Snapshot {
 
 // read reads the swarm; services says whether to fetch the services and
 // the tasks from the start. When it does not, and /nodes shows that the
-// local node is the leader, they are fetched after /nodes, so that the
-// instance on a new leader reports them from its first read.
+// local node now reads them (the leader, or its stand-in while the leader
+// is drained), they are fetched after /nodes, so that the instance on a new
+// leader reports them from its first read.
 func (r *Reader) read(ctx context.Context, start time.Time, services bool) *Snapshot {
 	snap := &Snapshot{ReadAt: start}
 	ping, err := r.Ping(ctx)
@@ -268,7 +270,7 @@ func (r *Reader) read(ctx context.Context, start time.Time, services bool) *Snap
 	wg.Wait()
 	if manager && !services && infoErr == nil && clusterErr == nil {
 		snap.Info = info
-		if snap.LocalLeader() {
+		if snap.readsServices() {
 			clusterErr = r.readServices(ctx, snap)
 			services = true
 		}
@@ -480,8 +482,11 @@ func (r *Reader) logOutcome(snap *Snapshot, e *Error, kind string, first bool) {
 // reading the services and tasks because leadership moved.
 func (r *Reader) logScope(snap *Snapshot) {
 	scope := "follower"
-	if snap.LocalLeader() {
+	switch {
+	case snap.LocalLeader():
 		scope = "leader"
+	case snap.readsServices():
+		scope = "stand-in"
 	}
 	r.mu.Lock()
 	last := r.lastScope
@@ -492,8 +497,14 @@ func (r *Reader) logScope(snap *Snapshot) {
 	case scope == "leader":
 		level.Info(r.logger).Log("msg", "this manager is the swarm's leader: reading the services and tasks too", "host", r.host, "node", snap.Info.Name,
 			"services", len(snap.Services))
+	case scope == "stand-in":
+		level.Info(r.logger).Log("msg", "the swarm's leader is drained, so no exporter runs there: this manager stands in for it, reading the services and tasks too (--read.services=leader)",
+			"host", r.host, "node", snap.Info.Name, "services", len(snap.Services))
 	case last == "":
 		level.Info(r.logger).Log("msg", "this manager is not the swarm's leader: reading the cluster and the nodes only, the exporter on the leader reads the services and tasks (--read.services=leader)",
+			"host", r.host, "node", snap.Info.Name)
+	case last == "stand-in":
+		level.Info(r.logger).Log("msg", "this manager no longer stands in for the leader: reading the cluster and the nodes only from now on, the exporter on the leader (or another stand-in) reads the services and tasks (--read.services=leader)",
 			"host", r.host, "node", snap.Info.Name)
 	default:
 		level.Info(r.logger).Log("msg", "this manager is no longer the swarm's leader: reading the cluster and the nodes only from now on, the exporter on the new leader reads the services and tasks (--read.services=leader)",

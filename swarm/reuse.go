@@ -16,9 +16,10 @@ import (
 //     arrive less than MaxAge after it started, so that the scrapes of
 //     several Prometheus servers share one read per interval;
 //   - Config.Services = ServicesLeader: only the instance whose manager is
-//     the leader reads the services and the tasks; the others read the
-//     cheap parts (/_ping, /info, /nodes) and report the cluster and the
-//     nodes.
+//     the leader reads the services and the tasks (while the leader is
+//     drained, and so runs no exporter, one stand-in manager does:
+//     Snapshot.readsServices); the others read the cheap parts (/_ping,
+//     /info, /nodes) and report the cluster and the nodes.
 
 // ServicesMode says which reads fetch the services and the task list.
 type ServicesMode int
@@ -27,9 +28,9 @@ const (
 	// ServicesAlways: every read fetches them.
 	ServicesAlways ServicesMode = iota
 	// ServicesLeader: a read fetches them when the manager read through is
-	// the leader, as the previous read's /nodes said or, failing that, as
-	// this read's /nodes says (then they are fetched after /nodes, in the
-	// same read).
+	// the leader, or its stand-in while the leader is drained, as the
+	// previous read's /nodes said or, failing that, as this read's /nodes
+	// says (then they are fetched after /nodes, in the same read).
 	ServicesLeader
 )
 
@@ -153,5 +154,5 @@ func (r *Reader) reusable(full bool) *Snapshot {
 // fetchServices says whether a read that starts now fetches the services
 // and tasks from the start.
 func (r *Reader) fetchServices() bool {
-	return r.servicesMode == ServicesAlways || r.wantFull.Load() > 0 || r.leader.Load()
+	return r.servicesMode == ServicesAlways || r.wantFull.Load() > 0 || r.readsServices.Load()
 }

@@ -480,3 +480,109 @@ func TestParseServicesMode(t *testing.T) {
 		t.Error("ParseServicesMode accepted never")
 	}
 }
+
+// m3 of testdata/docker/healthy-3m2w, a follower like m2; m2's node ID
+// comes first.
+const otherFollowerID = "kz1pe7ls8nml6296m0keu404k"
+
+// asNodeWith is the healthy swarm read through node id, with the nodes
+// drained drained.
+func asNodeWith(t *testing.T, id string, drained ...string) *fakedocker.Fixture {
+	t.Helper()
+	f, err := testkit.Fixture(t, "healthy-3m2w").AsNode(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err = f.WithAvailability("drain", drained...); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// While the leader is drained, and so runs no exporter of
+// deploy/exporter.yml's global service, one follower reads the services
+// instead: the first ready, active, reachable manager by node ID. Every
+// instance agrees which from /nodes.
+func TestReadsServicesStandIn(t *testing.T) {
+	read := func(f *fakedocker.Fixture) *swarm.Snapshot {
+		srv := fakedocker.New(f)
+		defer srv.Close()
+		r := newReaderWith(t, srv, swarm.Config{Services: swarm.ServicesAlways})
+		snap := r.Read(context.Background())
+		if snap.Err != nil {
+			t.Fatal(snap.Err)
+		}
+		return snap
+	}
+	for _, c := range []struct {
+		name    string
+		through string
+		drained []string
+		want    bool
+	}{
+		{"the leader", leaderID, nil, true},
+		{"the drained leader", leaderID, []string{leaderID}, true},
+		{"a follower, the leader active", followerID, nil, false},
+		{"the first follower, the leader drained", followerID, []string{leaderID}, true},
+		{"the second follower, the leader drained", otherFollowerID, []string{leaderID}, false},
+		{"the second follower, the leader and the first drained", otherFollowerID, []string{leaderID, followerID}, true},
+		{"a drained follower, the leader drained", followerID, []string{leaderID, followerID}, false},
+		{"a follower, another drained", followerID, []string{otherFollowerID}, false},
+	} {
+		if got := read(asNodeWith(t, c.through, c.drained...)).ReadsServices(); got != c.want {
+			t.Errorf("%s: reads the services %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// With --read.services=leader, the stand-in reads the services from the
+// read that finds the leader drained, and stops when the leader is active
+// again; the other follower never reads them.
+func TestServicesLeaderStandIn(t *testing.T) {
+	srv := fakedocker.New(follower(t))
+	defer srv.Close()
+	var lines logLines
+	reg := prometheus.NewRegistry()
+	r := newReaderWith(t, srv, swarm.Config{Services: swarm.ServicesLeader, Logger: &lines, Registerer: reg})
+	if snap := r.Read(context.Background()); !snap.NoServices {
+		t.Fatal("a follower read the services while the leader is active")
+	}
+	srv.Reset()
+	srv.SetFixture(asNodeWith(t, followerID, leaderID))
+	for i := 1; i <= 2; i++ {
+		snap := r.Read(context.Background())
+		if snap.Err != nil || snap.NoServices || len(snap.Services) != 7 || len(snap.Tasks.List) == 0 {
+			t.Fatalf("read %d with the leader drained: err %v, no services %v, %d services, %d tasks; want the services",
+				i, snap.Err, snap.NoServices, len(snap.Services), len(snap.Tasks.List))
+		}
+	}
+	checkRequests(t, srv, "the stand-in", times(2, oneFullRead))
+	if v := gauge(t, reg, "swarm_exporter_last_read_fetched_services"); v != 1 {
+		t.Errorf("swarm_exporter_last_read_fetched_services = %v on the stand-in, want 1", v)
+	}
+	srv.Reset()
+	srv.SetFixture(follower(t))
+	r.Read(context.Background())
+	if snap := r.Read(context.Background()); !snap.NoServices {
+		t.Error("the stand-in still reads the services with the leader active again")
+	}
+	want := []string{
+		"reading the swarm",
+		"this manager is not the swarm's leader: reading the cluster and the nodes only, the exporter on the leader reads the services and tasks (--read.services=leader)",
+		"the swarm's leader is drained, so no exporter runs there: this manager stands in for it, reading the services and tasks too (--read.services=leader)",
+		"this manager no longer stands in for the leader: reading the cluster and the nodes only from now on, the exporter on the leader (or another stand-in) reads the services and tasks (--read.services=leader)",
+	}
+	if got := lines.messages(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("log lines:\n%q\nwant\n%q", got, want)
+	}
+
+	other := fakedocker.New(asNodeWith(t, otherFollowerID, leaderID))
+	defer other.Close()
+	r3 := newReaderWith(t, other, swarm.Config{Services: swarm.ServicesLeader})
+	for i := 0; i < 2; i++ {
+		if snap := r3.Read(context.Background()); snap.Err != nil || !snap.NoServices {
+			t.Errorf("the other follower with the leader drained: err %v, no services %v; want the cluster only", snap.Err, snap.NoServices)
+		}
+	}
+	checkRequests(t, other, "the other follower", times(2, oneClusterRead))
+}

@@ -1,10 +1,10 @@
 // The service list's decoder: a grammar written for the members of a
 // service the exporter uses, run by the scanner of the task list, with
 // json v2's semantics, then Docker's defaults. It is hand-written for
-// speed: json v2 takes about three times as long on this list, longer than
-// the whole task list where services run one replica each
-// (docs/benchmarks.md, "The service list"). FuzzDecodeServices compares it
-// with encoding/json. A new field of a service needs a field in rawService,
+// speed: json v2 is several times slower on this list, which makes it
+// slower than the whole task list where services run one replica each
+// (measured in docs/benchmarks.md, "The service list").
+// FuzzDecodeServices compares it with encoding/json. A new field of a service needs a field in rawService,
 // its case in the grammar below and its field in the fuzz test's
 // refService.
 

@@ -10,8 +10,8 @@ import (
 
 // TasksDecoder decodes /tasks responses, keeping seven fields per task. At
 // tens of thousands of tasks the task list is most of the bytes of a read
-// and its decoding most of a scrape's time: the scanner decodes it in about
-// half the time json v2's token walker took (docs/benchmarks.md). A
+// and its decoding most of a scrape's time: the scanner decodes it faster
+// than json v2's token walker (measured in docs/benchmarks.md). A
 // TasksDecoder reuses its buffers across calls and is not safe for
 // concurrent use.
 type TasksDecoder struct {
@@ -93,11 +93,9 @@ func (d *TasksDecoder) task(b []byte, i int, t *Tasks) (int, error) {
 // process only.
 var taskIDSeed = maphash.MakeSeed()
 
-// TaskIDHash returns the Task.ID of a task whose ID is id: 0 for none, a
+// taskIDHash returns the Task.ID of a task whose ID is id: 0 for none, a
 // 64-bit hash otherwise. Two of a swarm's task IDs share one with a
 // probability of about 2^-64 per pair.
-func TaskIDHash(id string) uint64 { return taskIDHash([]byte(id)) }
-
 func taskIDHash(id []byte) uint64 {
 	if len(id) == 0 {
 		return 0

@@ -139,7 +139,7 @@ func scrapeBinary(t *testing.T, docker string) []byte {
 	t.Helper()
 	bin := buildExporter(t)
 	addr := freeAddress(t)
-	var logs bytes.Buffer
+	var logs testkit.LockedBuffer // written by the process, read on a timeout
 	cmd := exec.Command(bin, "--web.listen-address="+addr, "--docker.host="+docker)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

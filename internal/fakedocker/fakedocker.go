@@ -373,3 +373,39 @@ func versionRefusal(v, min, max string) string {
 	}
 	return ""
 }
+
+// WithAvailability returns a copy of the fixture whose /nodes gives the
+// nodes ids the availability (active, pause or drain), e.g. a drained
+// leader.
+func (f *Fixture) WithAvailability(availability string, ids ...string) (*Fixture, error) {
+	var nodes []map[string]any
+	if err := json.Unmarshal(f.Responses["nodes"].Body, &nodes); err != nil {
+		return nil, fmt.Errorf("fixture /nodes: %w", err)
+	}
+	for _, id := range ids {
+		found := false
+		for _, n := range nodes {
+			if n["ID"] != id {
+				continue
+			}
+			spec, ok := n["Spec"].(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("fixture /nodes: node %s has no Spec", id)
+			}
+			spec["Availability"] = availability
+			found = true
+		}
+		if !found {
+			return nil, fmt.Errorf("no node %s in the fixture", id)
+		}
+	}
+	body, err := json.Marshal(nodes)
+	if err != nil {
+		return nil, err
+	}
+	out := &Fixture{Ping: f.Ping.Clone(), Responses: maps.Clone(f.Responses)}
+	resp := f.Responses["nodes"]
+	resp.Body = body
+	out.Responses["nodes"] = resp
+	return out, nil
+}

@@ -68,7 +68,7 @@ func main() {
 	flag.IntVar(&o.reads, "reads", 10, "sequential exporter reads per target for the per-read CPU and the scrape percentiles")
 	flag.IntVar(&o.floorRuns, "floor-runs", 10, "curl runs per target and mode for the floor (the median is kept)")
 	flag.DurationVar(&o.interval, "interval", 10*time.Second, "scrape interval of the N×M runs")
-	flag.DurationVar(&o.maxAge, "max-age", 0, "--read.max-age of the N×M runs with the new flags (default: interval - 1s)")
+	flag.DurationVar(&o.maxAge, "max-age", 0, "--read.max-age of the N×M runs with the deployed flags, --read.services=leader and --read.max-age (default: interval - 1s)")
 	flag.IntVar(&o.rounds, "rounds", 5, "intervals measured per N×M configuration")
 	flag.DurationVar(&o.idle, "idle", 20*time.Second, "how long the managers' idle CPU is measured at each size")
 	flag.StringVar(&o.exporter, "exporter", "", "an exporter binary to measure instead of building this checkout's")

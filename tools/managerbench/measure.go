@@ -346,7 +346,8 @@ func (b *bench) measureTarget(n *swarmtest.Node, idle map[string]float64) (targe
 }
 
 // nmResult is the leader's load with N instances × M scrapers, with the
-// default flags (before) and with the new ones (after).
+// default flags (before) and with deploy/exporter.yml's --read.services=leader
+// and --read.max-age (after).
 type nmResult struct {
 	n, m          int
 	before, after modeResult
