@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/swarm-exporter/swarm_exporter/health"
 	"github.com/swarm-exporter/swarm_exporter/internal/fakedocker"
+	"github.com/swarm-exporter/swarm_exporter/internal/monitoring"
 	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 	"github.com/swarm-exporter/swarm_exporter/report"
 )
@@ -68,14 +68,26 @@ func TestStatusJSONIsValid(t *testing.T) {
 	}
 }
 
-func freeAddress(t *testing.T) string {
+// serve runs the exporter with args on a free loopback address until the
+// test ends (run returns with the process), and returns its base URL once
+// it answers /-/healthy.
+func serve(t *testing.T, logs io.Writer, args ...string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addr := monitoring.FreeAddr(t)
+	go run(append([]string{"--web.listen-address=" + addr}, args...), io.Discard, logs)
+	base := "http://" + addr
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(base + "/-/healthy")
+		if err == nil {
+			resp.Body.Close()
+			return base
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not start: %v\n%s", err, logs)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -91,20 +103,8 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestServer(t *testing.T) {
 	docker := fake(t, "healthy-3m2w")
-	addr := freeAddress(t)
 	var logs testkit.LockedBuffer
-	go run([]string{"--web.listen-address=" + addr, "--docker.host=" + docker.Host, "--no-collector.tasks", "--log.format=json"}, io.Discard, &logs)
-	base := "http://" + addr
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := http.Get(base + "/-/healthy"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not start:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	base := serve(t, &logs, "--docker.host="+docker.Host, "--no-collector.tasks", "--log.format=json")
 
 	// The exporter's own metrics are gathered before the swarm is read:
 	// the request counters show a scrape's reads from the next one on.
@@ -151,18 +151,8 @@ func TestServer(t *testing.T) {
 }
 
 func TestReadyFollowsTheDaemon(t *testing.T) {
-	addr := freeAddress(t)
-	go run([]string{"--web.listen-address=" + addr, "--docker.host=unix://" + filepath.Join(t.TempDir(), "none.sock")}, io.Discard, io.Discard)
-	base := "http://" + addr
-	for i := 0; ; i++ {
-		if _, err := http.Get(base + "/-/healthy"); err == nil {
-			break
-		}
-		if i > 250 {
-			t.Fatal("the server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var logs testkit.LockedBuffer
+	base := serve(t, &logs, "--docker.host=unix://"+filepath.Join(t.TempDir(), "none.sock"))
 	if code, body := get(t, base+"/-/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, "Not ready") {
 		t.Errorf("/-/ready without a daemon: %d %s", code, body)
 	}
@@ -206,20 +196,8 @@ func TestServerReadFlags(t *testing.T) {
 	}
 	docker := fakedocker.New(f)
 	t.Cleanup(docker.Close)
-	addr := freeAddress(t)
 	var logs testkit.LockedBuffer
-	go run([]string{"--web.listen-address=" + addr, "--docker.host=" + docker.Host, "--read.services=leader", "--read.max-age=1h"}, io.Discard, &logs)
-	base := "http://" + addr
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := http.Get(base + "/-/healthy"); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not start:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	base := serve(t, &logs, "--docker.host="+docker.Host, "--read.services=leader", "--read.max-age=1h")
 	for range 3 {
 		code, body := get(t, base+"/metrics")
 		if code != 200 || !strings.Contains(body, "docker_swarm_up 1") || !strings.Contains(body, "docker_swarm_node_info{") {
@@ -251,7 +229,7 @@ func TestServerReadFlags(t *testing.T) {
 		t.Errorf("--read.services=never: exit %d, want 64 (%s)", code, stderr.String())
 	}
 	stderr.Reset()
-	if code := run([]string{"--read.max-age=-1s", "--web.listen-address=" + freeAddress(t)}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "--read.max-age") {
+	if code := run([]string{"--read.max-age=-1s", "--web.listen-address=" + monitoring.FreeAddr(t)}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "--read.max-age") {
 		t.Errorf("--read.max-age=-1s: exit %d, want 1 with a message naming the flag (%s)", code, stderr.String())
 	}
 }

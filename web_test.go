@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/swarm-exporter/swarm_exporter/internal/monitoring"
 	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
@@ -163,7 +164,7 @@ func TestMetricsOverTLSWithBasicAuth(t *testing.T) {
 	config := writeWebConfig(t, t.TempDir(), pki, string(hash))
 
 	docker := fake(t, "healthy-3m2w")
-	addr := freeAddress(t)
+	addr := monitoring.FreeAddr(t)
 	var logs testkit.LockedBuffer
 	go run([]string{"--web.listen-address=" + addr, "--web.config.file=" + config, "--docker.host=" + docker.Host}, io.Discard, &logs)
 
