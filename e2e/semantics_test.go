@@ -116,8 +116,28 @@ func semPlatform(t *testing.T, s *swarmtest.Swarm, e *Exporter) {
 				m.Is(5, "docker_swarm_service_tasks", "service_name", "armonly", "state", "pending") &&
 				m.Is(1, "docker_swarm_service_status", "service_name", "armonly", "status", "ko")
 		})
-	tasks, err := s.Tasks("armonly")
-	faultMust(t, err)
+	// The orchestrator creates the tasks before the scheduler has looked at
+	// them ("pending task scheduling"); the platform's reason comes with the
+	// scheduler's first pass over them, so the test waits for it.
+	var tasks []swarmtest.Task
+	heldBack := func() (bool, error) {
+		var err error
+		if tasks, err = s.Tasks("armonly"); err != nil {
+			return false, err
+		}
+		for _, tk := range tasks {
+			if !strings.Contains(tk.Err, "unsupported platform") {
+				return false, nil
+			}
+		}
+		return len(tasks) > 0, nil
+	}
+	if err := s.WaitFor(30*time.Second, "the scheduler's reason on every armonly task", heldBack); err != nil {
+		t.Log(err)
+	}
+	if len(tasks) == 0 {
+		t.Fatalf("armonly: no task read from Docker")
+	}
 	errs := map[string]int{}
 	for _, tk := range tasks {
 		errs[tk.DesiredState+"/"+tk.State+": "+tk.Err]++
