@@ -26,12 +26,6 @@ type Node struct {
 	EngineLabels map[string]string // engine labels (Description.Engine.Labels)
 }
 
-// Platform is one entry of a service's Placement.Platforms.
-type Platform struct {
-	OS           string
-	Architecture string
-}
-
 type operator uint8
 
 const (

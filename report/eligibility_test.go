@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/swarm-exporter/swarm_exporter/health"
-	"github.com/swarm-exporter/swarm_exporter/placement"
 	"github.com/swarm-exporter/swarm_exporter/swarm"
 )
 
@@ -20,7 +19,7 @@ func TestGlobalEligibilityAndRunningCounts(t *testing.T) {
 	services := []swarm.Service{
 		{ID: "g", Name: "global", Mode: swarm.Global},
 		{ID: "gz", Name: "zoned", Mode: swarm.Global, Constraints: []string{"node.labels.zone==b"}},
-		{ID: "ga", Name: "amd64", Mode: swarm.Global, Platforms: []placement.Platform{{OS: "linux", Architecture: "amd64"}}},
+		{ID: "ga", Name: "amd64", Mode: swarm.Global, Constraints: []string{"node.platform.arch==x86_64"}},
 		{ID: "gbad", Name: "bad", Mode: swarm.Global, Constraints: []string{"node.role>manager"}},
 		{ID: "r", Name: "replicated", Mode: swarm.Replicated, Replicas: 3},
 		{ID: "j", Name: "job", Mode: swarm.GlobalJob},
@@ -53,7 +52,7 @@ func TestGlobalEligibilityAndRunningCounts(t *testing.T) {
 	want := map[string]struct{ desired, running, completed int }{
 		"global":     {3, 3, 0}, // m1, w2 (paused), w4 (unknown); not w1 (drained), w3 (down)
 		"zoned":      {2, 1, 0},
-		"amd64":      {2, 0, 0}, // m1, w4: platforms do not count; w2 (paused) holds no task of it
+		"amd64":      {2, 0, 0}, // m1, w4: the x86_64 nodes neither drained nor down
 		"bad":        {2, 0, 0}, // a malformed constraint places like none, as Docker does: m1, w4
 		"replicated": {3, 2, 0},
 		"job":        {3, 1, 1},

@@ -33,8 +33,6 @@ import (
 var (
 	constraintPool = [][]string{nil, nil, {"node.role==manager"}, {"node.role==worker"}, {"node.labels.zone==b"},
 		{"node.labels.zone!=b", "node.platform.os==linux"}, {"node.role>manager"}, {"node.hostname!=n1"}}
-	platformPool = [][]placement.Platform{nil, nil, {{OS: "linux", Architecture: "amd64"}},
-		{{Architecture: "arm64"}, {OS: "windows"}}}
 	allTaskStates = func() []swarm.TaskState {
 		out := make([]swarm.TaskState, swarm.NumTaskStates)
 		for i := range out {
@@ -92,7 +90,7 @@ func (genSnapshot) Generate(r *rand.Rand, _ int) reflect.Value {
 		s := swarm.Service{
 			ID: fmt.Sprintf("s%d", i), Name: fmt.Sprintf("svc%d", i), Stack: pick(r, []string{"", "shop"}),
 			Image: "img:1", Mode: pick(r, modes), Replicas: uint64(r.Intn(5)),
-			Constraints: pick(r, constraintPool), Platforms: pick(r, platformPool),
+			Constraints: pick(r, constraintPool),
 			UpdateState: pick(r, updates),
 			Reported:    swarm.ReportedStatus{Running: uint64(r.Intn(5)), Desired: uint64(r.Intn(5))},
 		}
@@ -156,7 +154,7 @@ func recount(snap *swarm.Snapshot, s *swarm.Service) (desired, running int) {
 			return counts(t) && t.Node >= 0 && snap.Tasks.NodeIDs[t.Node] == n.ID
 		})
 	}
-	// Platforms play no part; a paused node only while it holds a task.
+	// A paused node counts only while it holds a task.
 	eligible := func(n *swarm.Node) bool {
 		return n.State != swarm.NodeDown && n.Availability != swarm.Drain && cs.Match(n.PlacementNode()) &&
 			(n.Availability != swarm.Pause || holds(n))

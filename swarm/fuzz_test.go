@@ -502,7 +502,6 @@ type refService struct {
 			ContainerSpec *struct{ Image string }
 			Placement     *struct {
 				Constraints []string
-				Platforms   []struct{ Architecture, OS string }
 			}
 		}
 		Mode struct {
@@ -533,9 +532,6 @@ func (r *refService) expect() swarm.Service {
 	}
 	if p := r.Spec.TaskTemplate.Placement; p != nil {
 		s.Constraints = p.Constraints
-		for _, pl := range p.Platforms {
-			s.Platforms = append(s.Platforms, placement.Platform{OS: pl.OS, Architecture: pl.Architecture})
-		}
 	}
 	// Docker's precedence and defaults: global, then replicated job (one
 	// at a time, as many completions as MaxConcurrent), then global job,
@@ -583,11 +579,11 @@ func (r *refService) expect() swarm.Service {
 }
 
 func equalService(a, b swarm.Service) bool {
-	if !slices.Equal(a.Constraints, b.Constraints) || !slices.Equal(a.Platforms, b.Platforms) ||
+	if !slices.Equal(a.Constraints, b.Constraints) ||
 		!a.UpdateStartedAt.Equal(b.UpdateStartedAt) {
 		return false
 	}
-	a.Constraints, a.Platforms, b.Constraints, b.Platforms = nil, nil, nil, nil
+	a.Constraints, b.Constraints = nil, nil
 	a.UpdateStartedAt, b.UpdateStartedAt = time.Time{}, time.Time{}
 	return reflect.DeepEqual(a, b)
 }

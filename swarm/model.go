@@ -176,11 +176,6 @@ type Service struct {
 	Replicas      uint64
 	MaxConcurrent uint64 // replicated jobs only
 	Constraints   []string
-	// Platforms do not decide which nodes a global service wants a task
-	// on: Docker's global orchestrators create one on every node that
-	// matches the constraints, and the scheduler leaves it pending
-	// ("unsupported platform") where the platform does not match.
-	Platforms []placement.Platform
 	// JobIteration is a job's current run (JobStatus.JobIteration.Index):
 	// every update of a job, `--force` included, starts a new one, and only
 	// the tasks of the current one count, as Docker counts them.

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
-
-	"github.com/swarm-exporter/swarm_exporter/placement"
 )
 
 // rawService is a service as its JSON says, before Docker's defaults.
@@ -43,7 +41,6 @@ type taskTemplate struct {
 
 type servicePlacement struct {
 	Constraints []string
-	Platforms   []placement.Platform
 }
 
 type serviceMode struct {
@@ -119,7 +116,6 @@ func (raw *rawService) service() Service {
 	}
 	if p := spec.TaskTemplate.Placement; p.ok {
 		s.Constraints = p.v.Constraints
-		s.Platforms = p.v.Platforms
 	}
 	m := &spec.Mode
 	switch {
@@ -255,21 +251,6 @@ func (s *scanner) taskTemplate(b []byte, i int, tt *taskTemplate) (int, error) {
 					return s.array(b, i, func() { *c = nil }, func() { *c = []string{} }, func(b []byte, i int) (int, error) {
 						*c = append(*c, "")
 						return s.text(b, i, &(*c)[len(*c)-1])
-					})
-				case "Platforms":
-					pl := &p.v.Platforms
-					return s.array(b, i, func() { *pl = nil }, func() { *pl = []placement.Platform{} }, func(b []byte, i int) (int, error) {
-						*pl = append(*pl, placement.Platform{})
-						e := &(*pl)[len(*pl)-1]
-						return s.object(b, i, nil, nil, func(key, b []byte, i int) (int, error) {
-							switch string(key) {
-							case "OS":
-								return s.text(b, i, &e.OS)
-							case "Architecture":
-								return s.text(b, i, &e.Architecture)
-							}
-							return s.skip(b, i)
-						})
 					})
 				}
 				return s.skip(b, i)
