@@ -13,6 +13,7 @@ import (
 
 	"github.com/swarm-exporter/swarm_exporter/internal/monitoring"
 	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
+	"golang.org/x/sync/errgroup"
 )
 
 // What a row of the alert matrix does with its swarm: faults, holding
@@ -361,7 +362,7 @@ func (x *mxRun) panels() {
 		}
 		for id, n := range seen {
 			if n > 1 && id != "" {
-				x.t.Errorf("%s / %s: %s returns %d series for %s: %s", x.l.spec.Cluster, x.res.Row, q, n, id, pipeSamples(res))
+				x.t.Errorf("%s / %s: %s returns %d series for %s: %s", x.l.spec.Cluster, x.res.Row, q, n, id, monitoring.FormatSamples(res))
 			}
 		}
 	}
@@ -402,7 +403,11 @@ func (x *mxRun) Kill(nodes ...*swarmtest.Node) error {
 			}
 		}
 	}
-	return pipeParallel(nodes, x.l.s.Kill)
+	var g errgroup.Group
+	for _, n := range nodes {
+		g.Go(func() error { return x.l.s.Kill(n) })
+	}
+	return g.Wait()
 }
 
 // Restart starts nodes' daemons again and the exporters they host, as
@@ -410,7 +415,11 @@ func (x *mxRun) Kill(nodes ...*swarmtest.Node) error {
 func (x *mxRun) Restart(nodes ...*swarmtest.Node) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := pipeParallel(nodes, func(n *swarmtest.Node) error { return x.l.s.Restart(ctx, n) }); err != nil {
+	var g errgroup.Group
+	for _, n := range nodes {
+		g.Go(func() error { return x.l.s.Restart(ctx, n) })
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	for _, n := range nodes {

@@ -107,12 +107,12 @@ func mxBaseServices(l *mxLane, serviceRows bool) {
 func mxHealthy() *mxRow {
 	return &mxRow{Name: "healthy", Run: func(x *mxRun) {
 		c := x.l.spec.Cluster
-		pipeWaitQuery(x.t, x.m.prom, "every instance reads the swarm",
+		x.m.prom.WaitUntil(x.t, "every instance reads the swarm",
 			fmt.Sprintf(`count(docker_swarm_up{cluster=%q} == 1)`, c), 2*time.Minute,
 			func(r []monitoring.Sample) bool { return len(r) == 1 && int(r[0].Value) == len(x.l.inst) })
 		since := int(time.Since(x.l.began).Seconds()) + 1
 		if res := pipeQ(x.t, x.m.prom, fmt.Sprintf(`count_over_time(ALERTS{cluster=%q, alertstate="firing"}[%ds])`, c, since)); len(res) > 0 {
-			x.t.Errorf("%s: alerts fired while the swarm came up healthy: %s", c, pipeSamples(res))
+			x.t.Errorf("%s: alerts fired while the swarm came up healthy: %s", c, monitoring.FormatSamples(res))
 		}
 		x.panels()
 		x.variables()

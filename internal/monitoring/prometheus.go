@@ -9,7 +9,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -196,19 +198,42 @@ func (p *Prometheus) query(ctx context.Context, params url.Values) ([]Sample, er
 // WaitFor polls an instant query until it returns at least n series.
 func (p *Prometheus) WaitFor(t testing.TB, expr string, n int, timeout time.Duration) []Sample {
 	t.Helper()
+	return p.WaitUntil(t, fmt.Sprintf("at least %d series", n), expr, timeout,
+		func(res []Sample) bool { return len(res) >= n })
+}
+
+// WaitUntil polls an instant query until cond holds of its result, and
+// fails t after timeout with the last result and Prometheus's output; what
+// says what cond waits for.
+func (p *Prometheus) WaitUntil(t testing.TB, what, expr string, timeout time.Duration, cond func([]Sample) bool) []Sample {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		res, err := p.Query(ctx, expr)
 		cancel()
-		if err == nil && len(res) >= n {
+		if err == nil && cond(res) {
 			return res
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v, %s returns %d series (want %d), err %v\nPrometheus output:\n%s", timeout, expr, len(res), n, err, p.Output())
+			t.Fatalf("after %v, waiting for %s: %s returns %s (err %v)\nPrometheus output:\n%s", timeout, what, expr, FormatSamples(res), err, p.Output())
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// FormatSamples renders a query's result for messages: one "labels value"
+// per series, sorted, or "nothing".
+func FormatSamples(res []Sample) string {
+	out := make([]string, 0, len(res))
+	for _, s := range res {
+		out = append(out, fmt.Sprintf("%s %g", LabelsKey(s.Metric), s.Value))
+	}
+	if len(out) == 0 {
+		return "nothing"
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
 }
 
 // Alert is an alert of Prometheus's /api/v1/alerts.
