@@ -21,7 +21,8 @@ import (
 // leader dies, the instance on the new one takes the reading over, and the
 // count stays one per interval. Requests are counted at the proxy in front
 // of every exporter, not as CPU, so that the test cannot flake on a busy
-// machine; tools/managerbench measures the CPU.
+// machine (tools/managerbench measures the CPU), and each in the interval
+// its read began in (see readRounds).
 func TestLeaderReadsOncePerInterval(t *testing.T) {
 	flags, maxAge, interval, scrapeTimeout := deployReadSettings(t)
 	t.Logf("deploy/exporter.yml's read flags %v; deploy/prometheus.yml scrapes every %v (timeout %v)", flags, interval, scrapeTimeout)
@@ -309,28 +310,52 @@ func (sc *readScrapers) timeline(i int) string {
 		}
 		lines = append(lines, fmt.Sprintf("  scrape %s (round %d): %s", r.at.Format("15:04:05.000"), sc.roundOf(r.at), a))
 	}
-	for _, p := range sc.exps[i].Proxy.Log() {
+	log := sc.exps[i].Proxy.Log()
+	rounds := sc.readRounds(log)
+	for k, p := range log {
 		if !p.At.Before(sc.start.Add(-sc.interval)) {
-			lines = append(lines, fmt.Sprintf("  request %s (round %d): %s", p.At.Format("15:04:05.000"), sc.roundOf(p.At), p.Req))
+			lines = append(lines, fmt.Sprintf("  request %s (round %d, of a read begun in round %d): %s",
+				p.At.Format("15:04:05.000"), sc.roundOf(p.At), rounds[k], p.Req))
 		}
 	}
 	return strings.Join(lines, "\n")
 }
 
-// roundReads are the requests of one round, by instance.
+// readRounds gives each request of an instance's log the round in which
+// its read began. Every read begins with a ping, and a read can end in the
+// next round: during an election a manager may take seconds to answer
+// /info, and the instance that finds its node leading then fetches the
+// services and tasks. Those belong to the read that began in the earlier
+// round, as the read's age for --read.max-age counts from its start.
+func (sc *readScrapers) readRounds(log []ProxyRequest) []int {
+	rounds := make([]int, len(log))
+	began := -1
+	for k, p := range log {
+		if p.Req == "HEAD /_ping" {
+			began = sc.roundOf(p.At)
+		}
+		rounds[k] = began
+		if began < 0 {
+			rounds[k] = sc.roundOf(p.At)
+		}
+	}
+	return rounds
+}
+
+// roundReads are the requests of the reads begun in one round, by instance.
 type roundReads struct {
 	nodes  []*swarmtest.Node
 	counts []map[string]int
 }
 
 func (sc *readScrapers) reads(r int) roundReads {
-	from, to := sc.roundStart(r), sc.roundStart(r+1)
 	out := roundReads{nodes: sc.nodes}
 	for _, e := range sc.exps {
 		c := map[string]int{}
-		for _, p := range e.Proxy.Log() {
-			if !p.At.Before(from) && p.At.Before(to) {
-				c[p.Req]++
+		log := e.Proxy.Log()
+		for k, began := range sc.readRounds(log) {
+			if began == r {
+				c[log[k].Req]++
 			}
 		}
 		out.counts = append(out.counts, c)
