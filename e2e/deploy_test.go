@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
-	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
 // The exporter deployed as users deploy it: the image of the repository's
@@ -168,7 +167,7 @@ func (st *ExporterStack) InstanceURL(n *swarmtest.Node) string {
 // Instance returns the instance on n as an *Exporter, for Scrape and WaitFor
 // (it is not a process of the test: Running and Logs do not apply).
 func (st *ExporterStack) Instance(n *swarmtest.Node) *Exporter {
-	return &Exporter{URL: st.InstanceURL(n), logs: &testkit.LockedBuffer{}}
+	return &Exporter{URL: st.InstanceURL(n)}
 }
 
 // LiveInstanceURLs returns the URLs of the instances that answer

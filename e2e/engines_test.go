@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/swarm-exporter/swarm_exporter/internal/swarmtest"
-	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
 // Tests of what differs between the engines: the API versions each serves
@@ -74,7 +73,7 @@ func engineLogged(t *testing.T, e *Exporter, msg string, eng swarmtest.Engine, a
 // proxy with DOCKER_API_VERSION=version.
 func startPinnedExporter(t *testing.T, n *swarmtest.Node, version string) *Exporter {
 	t.Helper()
-	e := &Exporter{logs: &testkit.LockedBuffer{}}
+	e := &Exporter{}
 	e.Proxy = StartProxy(t, n.Host())
 	var env []string
 	for _, kv := range os.Environ() {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -16,8 +17,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/swarm-exporter/swarm_exporter/internal/testkit"
 )
 
 // Exporter is a swarm_exporter process under test.
@@ -25,15 +24,18 @@ type Exporter struct {
 	URL   string // http://127.0.0.1:PORT
 	Proxy *Proxy // nil when started without the filtering proxy
 
-	cmd  *exec.Cmd
-	logs *testkit.LockedBuffer
+	cmd *exec.Cmd
+	// logPath is the file the process writes its log to, directly: what it
+	// logged before answering a request is there when the answer arrives
+	// (a pipe would be copied by a goroutine of the test, maybe later).
+	logPath string
 }
 
 // StartExporter starts the exporter against a daemon (through the filtering
 // proxy for unix sockets) with extra flags, and waits until it serves.
 func StartExporter(t *testing.T, dockerHost string, flags ...string) *Exporter {
 	t.Helper()
-	e := &Exporter{logs: &testkit.LockedBuffer{}}
+	e := &Exporter{}
 	host := dockerHost
 	if strings.HasPrefix(dockerHost, "unix://") {
 		e.Proxy = StartProxy(t, dockerHost)
@@ -46,7 +48,7 @@ func StartExporter(t *testing.T, dockerHost string, flags ...string) *Exporter {
 // DOCKER_HOST and TLS settings) instead of --docker.host, without proxy.
 func StartExporterEnv(t *testing.T, env []string, flags ...string) *Exporter {
 	t.Helper()
-	return startExporter(t, &Exporter{logs: &testkit.LockedBuffer{}}, flags, env)
+	return startExporter(t, &Exporter{}, flags, env)
 }
 
 func startExporter(t *testing.T, e *Exporter, flags, env []string) *Exporter {
@@ -54,7 +56,13 @@ func startExporter(t *testing.T, e *Exporter, flags, env []string) *Exporter {
 	addr := freeAddr(t)
 	e.URL = "http://" + addr
 	e.cmd = exec.Command(exporterBin, append([]string{"--web.listen-address=" + addr}, flags...)...)
-	e.cmd.Stdout, e.cmd.Stderr = e.logs, e.logs
+	logFile, err := os.CreateTemp(t.TempDir(), "exporter-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close() // the process has its own descriptor
+	e.logPath = logFile.Name()
+	e.cmd.Stdout, e.cmd.Stderr = logFile, logFile
 	// Killed with the test process, should it die without cleanups.
 	e.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if env != nil {
@@ -96,7 +104,16 @@ func (e *Exporter) Running() bool {
 }
 
 // Logs returns what the exporter logged so far.
-func (e *Exporter) Logs() string { return e.logs.String() }
+func (e *Exporter) Logs() string {
+	if e.logPath == "" {
+		return ""
+	}
+	b, err := os.ReadFile(e.logPath)
+	if err != nil {
+		return fmt.Sprintf("(the log cannot be read: %v)", err)
+	}
+	return string(b)
+}
 
 // Metrics is one parsed scrape.
 type Metrics map[string]*dto.MetricFamily
